@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The CI regression run: a small real pipeline (3 Kodak images, JPEG and WebP) through
+# `dvc repro` in a scratch copy of the working tree, then `benchmark check` of its per-image
+# results against the committed Kodak baseline (results/kodak/per_image).
+# Needs BENCHMARK_MIRROR (or the network) for Kodak; `dvc`/`python` from the project's venv.
+set -euo pipefail
+root="$(pwd)"
+work="$root/.ci-work/repo"
+rm -rf "$root/.ci-work"
+mkdir -p "$work"
+git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar -x -C "$work"
+cd "$work"
+git init -q && git add -A && git -c user.email=ci@localhost -c user.name=ci commit -qm "ci scratch copy"
+python - <<'PY'
+import yaml
+p = yaml.safe_load(open("params.yaml"))
+p["data"]["eval"] = ["kodak"]
+p["datasets"]["kodak"]["max_images"] = 3
+p["evaluate"]["codecs"] = ["jpeg", "webp"]
+yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
+PY
+dvc repro
+python -m benchmark check --fresh results/kodak/per_image --baseline "$root/results/kodak/per_image" --codecs jpeg webp

@@ -1,0 +1,246 @@
+"""Classical codecs through maintained libraries.
+
+=========  ==========================================  ===========================
+name       library                                     rate point (unit)
+=========  ==========================================  ===========================
+jpeg       Pillow / libjpeg-turbo (ITU-T T.81)          quality 1..95
+webp       Pillow / libwebp (lossy, VP8)                quality 0..100
+avif       Pillow / libavif + aom (AV1 intra)           quality 0..100
+jpeg2000   Pillow / OpenJPEG (ISO 15444-1, .j2k)        target bpp (rate control)
+jpegxl     imagecodecs / libjxl (ISO 18181, VarDCT)     Butteraugli distance
+hevc       pillow-heif / libheif + x265 (HEVC intra)   quality 0..100
+=========  ==========================================  ===========================
+
+Every ``encode`` returns the complete file the library writes (headers included).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar, Dict
+
+import numpy as np
+from PIL import Image, features
+
+from benchmark.codecs.base import CODECS, Codec, CodecError
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise CodecError(f"expected a uint8 (H, W, 3) array, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+class _PillowCodec(Codec):
+    """Shared encode/decode through ``PIL.Image.save`` / ``PIL.Image.open``."""
+
+    format: ClassVar[str]
+    feature: ClassVar[str]
+
+    def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
+        _check_image(image)
+        buf = io.BytesIO()
+        try:
+            Image.fromarray(image, "RGB").save(buf, format=self.format, **self._save_kwargs(rate_point))
+        except (OSError, ValueError) as e:
+            raise CodecError(f"{self.format} encode at {self.rate_param}={rate_point} failed: {e}") from e
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        try:
+            with Image.open(io.BytesIO(data), formats=[self.format]) as img:
+                img.load()
+                return _to_rgb_array(img)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise CodecError(f"{self.format} decode failed: {e}") from e
+
+    @classmethod
+    def library_version(cls) -> str:
+        import PIL
+
+        return f"{cls.feature} {features.version(cls.feature)} (Pillow {PIL.__version__})"
+
+
+def _quality(rate_point: float, lo: int, hi: int, name: str) -> int:
+    q = int(rate_point)
+    if q != rate_point or not lo <= q <= hi:
+        raise CodecError(f"{name}: quality must be an integer in [{lo}, {hi}], got {rate_point}")
+    return q
+
+
+@CODECS.register("jpeg")
+class JPEG(_PillowCodec):
+    """Baseline JPEG (ITU-T T.81) via Pillow and libjpeg-turbo.
+
+    Options: ``subsampling`` ("4:2:0" default, "4:2:2", "4:4:4"), ``optimize`` (optimized Huffman
+    tables; off by default, as in CompressAI's published JPEG curve), ``progressive``.
+    """
+
+    format = "JPEG"
+    feature = "libjpeg_turbo"
+    defaults = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
+
+    def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
+        return {
+            "quality": _quality(rate_point, 1, 95, "jpeg"),
+            "subsampling": self.options["subsampling"],
+            "optimize": bool(self.options["optimize"]),
+            "progressive": bool(self.options["progressive"]),
+        }
+
+
+@CODECS.register("webp")
+class WebP(_PillowCodec):
+    """Lossy WebP (VP8 intra) via Pillow and libwebp. Option ``method`` 0 (fast) .. 6 (best)."""
+
+    format = "WEBP"
+    feature = "webp"
+    defaults = {"method": 6}
+
+    def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
+        return {"quality": _quality(rate_point, 0, 100, "webp"), "method": int(self.options["method"]), "lossless": False}
+
+
+@CODECS.register("avif")
+class AVIF(_PillowCodec):
+    """AVIF (AV1 intra in HEIF) via Pillow's built-in libavif with the aom encoder.
+
+    Options: ``subsampling`` ("4:2:0" default, "4:4:4"), ``speed`` 0 (best) .. 10 (fastest),
+    ``codec`` (libavif encoder name, "auto" picks aom when available).
+    """
+
+    format = "AVIF"
+    feature = "avif"
+    defaults = {"subsampling": "4:2:0", "speed": 6, "codec": "auto"}
+
+    def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
+        return {
+            "quality": _quality(rate_point, 0, 100, "avif"),
+            "subsampling": self.options["subsampling"],
+            "speed": int(self.options["speed"]),
+            "codec": self.options["codec"],
+            "max_threads": 1,
+        }
+
+
+@CODECS.register("jpeg2000")
+class JPEG2000(_PillowCodec):
+    """JPEG 2000 (ISO/IEC 15444-1) codestream via Pillow and OpenJPEG, rate-controlled.
+
+    The rate point is a target in bpp, given to OpenJPEG as the compression ratio
+    ``24 / bpp`` of one quality layer; the actual bpp (measured from the bytes) is close to
+    but not exactly the target. Options: ``irreversible`` (9/7 wavelet, default True),
+    ``mct`` (RGB -> YCbCr component transform, default 1), ``num_resolutions`` (default 6).
+    The raw codestream (.j2k, no JP2 boxes) is what is counted.
+    """
+
+    format = "JPEG2000"
+    feature = "jpg_2000"
+    rate_param = "target_bpp"
+    defaults = {"irreversible": True, "mct": 1, "num_resolutions": 6}
+
+    def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
+        if not 0 < rate_point < 24:
+            raise CodecError(f"jpeg2000: target bpp must be in (0, 24), got {rate_point}")
+        return {
+            "quality_mode": "rates",
+            "quality_layers": [24.0 / float(rate_point)],
+            "irreversible": bool(self.options["irreversible"]),
+            "mct": int(self.options["mct"]),
+            "num_resolutions": int(self.options["num_resolutions"]),
+            "no_jp2": True,
+        }
+
+
+@CODECS.register("jpegxl")
+class JPEGXL(Codec):
+    """JPEG XL (ISO/IEC 18181) via imagecodecs and libjxl, lossy VarDCT.
+
+    The rate point is the Butteraugli ``distance`` (1.0 ~ visually lossless, larger = fewer bits,
+    0.0 < d <= 25). Option ``effort`` 1..9 (default 7, libjxl's default).
+    """
+
+    rate_param = "distance"
+    defaults = {"effort": 7}
+
+    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
+        import imagecodecs
+
+        _check_image(image)
+        if not 0 < rate_point <= 25:
+            raise CodecError(f"jpegxl: distance must be in (0, 25], got {rate_point}")
+        try:
+            return bytes(
+                imagecodecs.jpegxl_encode(
+                    np.ascontiguousarray(image), distance=float(rate_point), effort=int(self.options["effort"]), numthreads=1
+                )
+            )
+        except imagecodecs.JpegxlError as e:
+            raise CodecError(f"jpegxl encode at distance={rate_point} failed: {e}") from e
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import imagecodecs
+
+        try:
+            out = imagecodecs.jpegxl_decode(data, numthreads=1)
+        except imagecodecs.JpegxlError as e:
+            raise CodecError(f"jpegxl decode failed: {e}") from e
+        if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
+            raise CodecError(f"jpegxl decode returned {out.dtype} {out.shape}, expected uint8 (H, W, 3)")
+        return np.ascontiguousarray(out)
+
+    @classmethod
+    def library_version(cls) -> str:
+        import imagecodecs
+
+        return f"{imagecodecs.jpegxl_version()} (imagecodecs {imagecodecs.__version__})"
+
+
+@CODECS.register("hevc")
+class HEVC(Codec):
+    """HEVC intra (ITU-T H.265, Main / Main Still Picture) in a HEIF file via pillow-heif,
+    libheif and x265: the available stand-in for BPG.
+
+    Options: ``chroma`` 420 (default), 422 or 444. The whole HEIF file is counted (its boxes
+    add a few hundred bytes over a raw HEVC stream, as BPG's header does over its stream).
+    """
+
+    defaults = {"chroma": 420}
+
+    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
+        import pillow_heif
+
+        _check_image(image)
+        q = _quality(rate_point, 0, 100, "hevc")
+        h, w, _ = image.shape
+        buf = io.BytesIO()
+        try:
+            pillow_heif.encode("RGB", (w, h), np.ascontiguousarray(image).tobytes(), buf, quality=q, chroma=int(self.options["chroma"]))
+        except (RuntimeError, ValueError) as e:
+            raise CodecError(f"hevc encode at quality={q} failed: {e}") from e
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import pillow_heif
+
+        try:
+            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+            img = heif.to_pillow()
+        except (RuntimeError, ValueError) as e:
+            raise CodecError(f"hevc decode failed: {e}") from e
+        return _to_rgb_array(img)
+
+    @classmethod
+    def library_version(cls) -> str:
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        return f"libheif {info.get('libheif')}, {info.get('HEIF')} (pillow-heif {pillow_heif.__version__})"

@@ -1,0 +1,346 @@
+"""Data set sources (``builtin``, ``kodak``, ``folder``) and ``fetch_dataset``, which builds a data directory.
+
+A data directory holds::
+
+    images/<name>.png   8-bit RGB PNGs, the pixels every codec compresses
+    manifest.csv        name,file,height,width,pixel_sha256,origin (see ``images.ManifestRow``)
+    skipped.csv         file,reason for input files that were left out (folder source)
+    references/         published RD curves (results JSON) listed in ``datasets.<name>.references``
+
+A source is a function ``source(cfg, images_dir, *, mirror) -> (rows, skipped)`` registered in
+``DATASET_SOURCES``; it writes ``images_dir/<name>.png`` and returns the manifest rows and a
+list of ``(file, reason)`` for inputs it skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+
+from benchmark.config import ConfigError, DatasetConfig
+from benchmark.data.download import fetch_url
+from benchmark.data.images import (
+    IMAGE_SUFFIXES,
+    ImageError,
+    ManifestRow,
+    load_rgb8,
+    pixel_sha256,
+    save_png_atomic,
+    write_manifest,
+)
+from benchmark.registry import Registry
+
+Skipped = List[Tuple[str, str]]
+SourceResult = Tuple[List[ManifestRow], Skipped]
+
+DATASET_SOURCES: Registry = Registry("dataset source")
+
+
+def _select(
+    cfg: DatasetConfig, known: Sequence[str], default: Optional[Sequence[str]] = None, *, apply_max: bool = True
+) -> List[str]:
+    """Names to use, sorted: ``cfg.images`` (else ``default``, else all ``known``), then the first
+    ``cfg.max_images`` if ``apply_max``. Raises ``ConfigError`` for names not in ``known``."""
+    wanted = cfg.images if cfg.images is not None else default
+    if wanted is None:
+        chosen = sorted(known)
+    else:
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"datasets.{cfg.name}.images: unknown image(s) {unknown} for source {cfg.source!r}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        chosen = sorted(set(wanted))
+    return chosen[: cfg.max_images] if apply_max and cfg.max_images is not None else chosen
+
+
+def _row(name: str, images_dir: Path, arr: np.ndarray, origin: str) -> ManifestRow:
+    return ManifestRow(
+        name=name,
+        file=f"{images_dir.name}/{name}.png",
+        height=int(arr.shape[0]),
+        width=int(arr.shape[1]),
+        pixel_sha256=pixel_sha256(arr),
+        origin=origin,
+    )
+
+
+# --- kodak -------------------------------------------------------------------------------------
+
+KODAK_URL = "http://r0k.us/graphics/kodak/kodak/{name}.png"
+
+# SHA-256 of each image's decoded pixels ((H, W, 3) uint8, row-major bytes; see pixel_sha256),
+# copied from the PIXEL_SHA256 file of the benchmark's mirror of r0k.us/graphics/kodak/kodak/.
+KODAK_PIXEL_SHA256: Dict[str, str] = {
+    "kodim01": "a00210743353594464ac67e680a41710f484444ca5f9dfddeb570de25c428273",
+    "kodim02": "ae5a495df4ec40e0941265440ccf98973915b4190ab803e37a23ca93dd43a07e",
+    "kodim03": "234e61f585503f2a44400f5561131e8a512ef2c15328cd83d5cdbf10e2616cf2",
+    "kodim04": "e88e788fca00e6c723bb66ff45edb8cb56091ee284dcb73e3909834f2c96eeb6",
+    "kodim05": "ed3d1ee770909d3b27903b52ce19ee59a9bf24621a7bf1fb57b90677da880cb6",
+    "kodim06": "7f45158999fa297d1cfbd292b3e2f3f5b27770701c3473155c211c3f512cc97f",
+    "kodim07": "4e3664bf6fe865b49f15f7b554efa7dbecaf73ae0e8699f2e307bf07849f1264",
+    "kodim08": "889c3740e4ed54ca53d11ae735a44d15fa24fe312b3bd1609a80618a4092c208",
+    "kodim09": "f8453140e63a42301a6dbebb849a3cc40d34e4e59580eb1f372f7f5460df0dbe",
+    "kodim10": "fabe11b5c4f028394e093a5b5907e5fabc8072da0d5334fb3a38547a7e1be842",
+    "kodim11": "ab4dd9bf8431e717d33892b3ba03c63bfea3c7fa72c2610010de7df3c194c075",
+    "kodim12": "f412db2168e599949aac26bd3264f111b23a684f30a21cfd320e9e95bc69bbae",
+    "kodim13": "875703d56fb9396f478b5d7d3b18e2b77c17147a685c6dc2567e1c574aaf01e3",
+    "kodim14": "2bd5029ee75ac1697542e5b05624e8afe186e3250abd7513d6a806b52084c2f0",
+    "kodim15": "b5353e7511277009922ecbdebfc6418fec53aa1b2a08d44fc957a7540825697b",
+    "kodim16": "ed21745fd32fce95cc2c6af7fc52b1b15e590c7a14ab18ab34bd65ecaf955ac7",
+    "kodim17": "566bc866664e9b06dc86e2654051b454844efe17322dbf7e24156d8243f1943e",
+    "kodim18": "3475af71066f3ca8206eb12cfc989ebe9c6e44820a96604e88ae018606e1f7bd",
+    "kodim19": "7956408ef24222d37ac53f579bd24d5b2c3557b16c657e8b71c1b6ae9f18de1b",
+    "kodim20": "666ce8f2db5566a123bb081e70618f6f4c4253df960f3b41bb9dcc3dd134f3cf",
+    "kodim21": "2d6902daf7c4486b7c8c04d834091841a2b38c8f0c81cd7a963a6510b34a2a6a",
+    "kodim22": "f430842120c108b67725ada96b8b7b2a914f6a0915eacd5595064c6c1a5d70a0",
+    "kodim23": "81992a83592267e69125666f3e3e04c1819529b4c4c1e55fde0a6a741bac4219",
+    "kodim24": "e3e3ccc3e795b82a3da66934409dfe98ce0f5aadc6d7767543c506453599bb98",
+}
+
+
+@DATASET_SOURCES.register("kodak")
+def kodak(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """The 24 Kodak PhotoCD images (768x512 or 512x768) from r0k.us, each checked against
+    ``KODAK_PIXEL_SHA256``. The PNG files are stored as downloaded. Raises ``DownloadError``
+    (naming ``kodimNN.png``) if one cannot be fetched or its pixels differ; ``ConfigError`` for
+    unknown names in ``cfg.images``."""
+    rows: List[ManifestRow] = []
+    for name in _select(cfg, list(KODAK_PIXEL_SHA256)):
+        decoded: List[np.ndarray] = []
+
+        def verify(tmp: Path) -> None:
+            arr = load_rgb8(tmp)  # an ImageError is a ValueError: fetch_url reports it
+            actual, expected = pixel_sha256(arr), KODAK_PIXEL_SHA256[name]
+            if actual != expected:
+                raise ValueError(f"{name}.png: pixel SHA-256 is {actual}, expected {expected}")
+            decoded.append(arr)
+
+        url = KODAK_URL.format(name=name)
+        fetch_url(url, images_dir / f"{name}.png", mirror=mirror, verify=verify)
+        rows.append(_row(name, images_dir, decoded[-1], url))
+    return rows, []
+
+
+# --- folder ------------------------------------------------------------------------------------
+
+
+@DATASET_SOURCES.register("folder")
+def folder(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """Every file in ``cfg.path`` (not recursive) whose suffix is in ``IMAGE_SUFFIXES`` (any case),
+    in name order, named by its stem. Each is read with ``load_rgb8(alpha=cfg.alpha)`` and written
+    as ``<stem>.png``; a file it rejects (``ImageError``) is skipped, recorded and warned about on
+    stderr. ``max_images`` counts usable images: files are read in name order until N are kept.
+
+    Raises ``ConfigError`` if the directory is missing, two files share a stem (case-insensitive),
+    ``cfg.images`` names an unknown stem, or no usable image is left.
+    """
+    src = Path(str(cfg.path)).expanduser()
+    if not src.is_dir():
+        raise ConfigError(f"datasets.{cfg.name}.path: {src} is not a directory")
+    files: Dict[str, Path] = {}
+    lower: Dict[str, Path] = {}
+    for p in sorted(src.iterdir(), key=lambda q: q.name):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            continue
+        key = p.stem.lower()
+        if key in lower:
+            raise ConfigError(
+                f"datasets.{cfg.name}.path: {lower[key].name} and {p.name} in {src} have the same name "
+                f"{p.stem!r} (case-insensitive); rename one"
+            )
+        lower[key] = p
+        files[p.stem] = p
+
+    names = _select(cfg, list(files), apply_max=False)  # max_images counts usable images
+    limit = cfg.max_images if cfg.max_images is not None else len(names)
+    rows: List[ManifestRow] = []
+    skipped: Skipped = []
+    for name in names:
+        if len(rows) >= limit:
+            break
+        p = files[name]
+        try:
+            arr = load_rgb8(p, alpha=cfg.alpha)
+        except ImageError as e:
+            reason = str(e).removeprefix(f"{p}: ")
+            skipped.append((p.name, reason))
+            print(f"warning: skipping {p}: {reason}", file=sys.stderr)
+            continue
+        save_png_atomic(arr, images_dir / f"{name}.png")
+        rows.append(_row(name, images_dir, arr, str(p)))
+    if not rows:
+        raise ConfigError(
+            f"datasets.{cfg.name}.path: no usable image in {src} "
+            f"({len(files)} image file(s), {len(skipped)} skipped; suffixes: {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    return rows, skipped
+
+
+# --- builtin -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltinImage:
+    """A photograph shipped inside an installed package: ``package`` (distribution name),
+    ``file`` (name in its data directory) and a short ``description``."""
+
+    package: str
+    file: str
+    description: str
+
+
+# Sizes are height x width. Descriptions follow the packages' own docstrings.
+BUILTIN_IMAGES: Dict[str, BuiltinImage] = {
+    "astronaut": BuiltinImage("scikit-image", "astronaut.png", "astronaut Eileen Collins, NASA portrait, 512x512"),
+    "coffee": BuiltinImage("scikit-image", "coffee.png", "coffee cup, Pikolo Espresso Bar, CC0, 400x600"),
+    "chelsea": BuiltinImage("scikit-image", "chelsea.png", "Chelsea the cat, 300x451"),
+    "rocket": BuiltinImage("scikit-image", "rocket.jpg", "launch of DSCOVR on a SpaceX Falcon 9, JPEG, 427x640"),
+    "hubble_deep_field": BuiltinImage(
+        "scikit-image", "hubble_deep_field.jpg", "Hubble eXtreme Deep Field, JPEG, 872x1000"
+    ),
+    "ihc": BuiltinImage("scikit-image", "ihc.png", "immunohistochemistry-stained tissue micrograph, 512x512"),
+    "motorcycle_left": BuiltinImage("scikit-image", "motorcycle_left.png", "Middlebury stereo pair, left view, 500x741"),
+    "motorcycle_right": BuiltinImage(
+        "scikit-image", "motorcycle_right.png", "Middlebury stereo pair, right view, 500x741"
+    ),
+    "retina": BuiltinImage("scikit-image", "retina.jpg", "human retina fundus photograph, JPEG, 1411x1411"),
+    "grace_hopper": BuiltinImage("matplotlib", "grace_hopper.jpg", "Rear Admiral Grace Hopper portrait, JPEG, 600x512"),
+}
+
+BUILTIN_DEFAULT = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def builtin_image_path(name: str) -> Path:
+    """Path of a ``BUILTIN_IMAGES`` file inside its installed package (no download is ever made).
+
+    Raises ``ConfigError`` for an unknown name (listing the known ones) or a file the installed
+    package does not ship.
+    """
+    if name not in BUILTIN_IMAGES:
+        raise ConfigError(f"unknown builtin image {name!r}; known: {', '.join(sorted(BUILTIN_IMAGES))}")
+    info = BUILTIN_IMAGES[name]
+    if info.package == "scikit-image":
+        import skimage.data
+
+        path = Path(skimage.data.data_dir) / info.file
+    else:
+        import matplotlib
+
+        path = Path(matplotlib.get_data_path()) / "sample_data" / info.file
+    if not path.is_file():
+        raise ConfigError(f"builtin image {name!r}: {path} is not shipped by the installed {info.package}")
+    return path
+
+
+def _package_version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@DATASET_SOURCES.register("builtin")
+def builtin(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """Photographs shipped by scikit-image and matplotlib (``BUILTIN_IMAGES``), read from the
+    installed packages; ``cfg.images`` selects them (default ``BUILTIN_DEFAULT``). JPEG files are
+    decoded by the installed Pillow, so the manifest's pixel hashes pin the exact pixels.
+    Raises ``ConfigError`` for unknown names."""
+    rows: List[ManifestRow] = []
+    for name in _select(cfg, list(BUILTIN_IMAGES), BUILTIN_DEFAULT):
+        path = builtin_image_path(name)
+        info = BUILTIN_IMAGES[name]
+        arr = load_rgb8(path)
+        save_png_atomic(arr, images_dir / f"{name}.png")
+        rows.append(_row(name, images_dir, arr, f"{info.package} {_package_version(info.package)}: {info.file}"))
+    return rows, []
+
+
+# --- references and the whole data directory ---------------------------------------------------
+
+
+def _verify_results_json(path: Path) -> None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise ValueError(f"not valid JSON ({e})") from None
+    ok = isinstance(data, dict) and (
+        (isinstance(data.get("results"), dict) and "bpp" in data["results"]) or isinstance(data.get("bpp"), list)
+    )
+    if not ok:
+        raise ValueError("not an RD results JSON: expected a 'results' mapping with 'bpp' or a top-level 'bpp' list")
+
+
+def fetch_references(urls: Sequence[str], out_dir: Path, *, mirror: Optional[Path]) -> List[Path]:
+    """Fetch each results-JSON URL to ``out_dir/<basename>``, checking it is an RD results JSON.
+
+    Raises ``ConfigError`` if two URLs share a basename, ``DownloadError`` if one cannot be
+    fetched or is not a results JSON (a ``results`` mapping with ``bpp``, or a top-level ``bpp`` list).
+    """
+    out_dir = Path(out_dir)
+    names = [unquote(urlsplit(u).path).rsplit("/", 1)[-1] for u in urls]
+    for u, n in zip(urls, names):
+        if not n or names.count(n) > 1:
+            raise ConfigError(f"references: URL {u} has an empty or duplicate file name {n!r}")
+    return [fetch_url(u, out_dir / n, mirror=mirror, verify=_verify_results_json) for u, n in zip(urls, names)]
+
+
+def fetch_dataset(cfg: DatasetConfig, out_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """Build the data directory ``out_dir`` for ``cfg`` (layout in the module docstring).
+
+    Everything is built in a fresh sibling ``.<out_dir name>.tmp-<random>`` that then replaces
+    ``out_dir``; on any error the temp directory is removed and an existing ``out_dir`` is left
+    untouched. Returns the manifest rows and the skipped ``(file, reason)`` list.
+    Raises ``ConfigError`` (unknown source, bad selection, ...) or ``DownloadError``.
+    """
+    out_dir = Path(out_dir)
+    if cfg.source not in DATASET_SOURCES:
+        raise ConfigError(
+            f"datasets.{cfg.name}.source: unknown source {cfg.source!r}; known: {', '.join(DATASET_SOURCES.names())}"
+        )
+    source = DATASET_SOURCES.get(cfg.source)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{secrets.token_hex(6)}"
+    tmp.mkdir()
+    old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(6)}"
+    try:
+        images_dir = tmp / "images"
+        images_dir.mkdir()
+        rows, skipped = source(cfg, images_dir, mirror=mirror)
+        write_manifest(tmp, rows)
+        with open(tmp / "skipped.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(("file", "reason"))
+            w.writerows(skipped)
+        (tmp / "references").mkdir()
+        fetch_references(cfg.references, tmp / "references", mirror=mirror)
+        if os.path.lexists(out_dir):
+            os.replace(out_dir, old)
+            try:
+                os.replace(tmp, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rows, skipped

@@ -1,0 +1,104 @@
+"""PSNR and MS-SSIM on 8-bit RGB images.
+
+Conventions (as in CompressAI's evaluation and most learned-compression papers):
+
+- PSNR over all three RGB channels jointly, peak 255: ``10 log10(255^2 / MSE)`` in dB. An exact
+  reconstruction gives ``inf``.
+- MS-SSIM (Wang, Simoncelli, Bovik 2003) from ``pytorch-msssim`` with ``data_range=255``, the
+  standard 11x11 Gaussian window (sigma 1.5), 5 scales with the paper's weights, averaged over
+  the RGB channels. Needs at least 161 px a side. Computed in float64.
+- MS-SSIM in dB: ``-10 log10(1 - MS-SSIM)`` (``inf`` for MS-SSIM = 1).
+
+Inputs are batches (N, 3, H, W) as ``torch.Tensor`` or ``numpy.ndarray``, uint8 in [0, 255] or
+float in [0, 255]. Outputs are float64 numpy arrays of shape (N,).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Union
+
+import numpy as np
+import torch
+
+from benchmark.metrics.base import METRICS, MetricInfo
+
+Array = Union[np.ndarray, torch.Tensor]
+MS_SSIM_MIN_SIDE = 161
+
+
+def _as_float64(x: Array, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != 4 or t.shape[1] != 3:
+        raise ValueError(f"{name}: expected a batch of shape (N, 3, H, W), got {tuple(t.shape)}")
+    return t.to(torch.float64)
+
+
+def _pair(ref: Array, rec: Array):
+    a, b = _as_float64(ref, "ref"), _as_float64(rec, "rec")
+    if a.shape != b.shape:
+        raise ValueError(f"ref and rec shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return a, b
+
+
+def mse(ref: Array, rec: Array) -> np.ndarray:
+    """Mean squared error per image over all pixels and channels, on the [0, 255] scale. Shape (N,)."""
+    a, b = _pair(ref, rec)
+    return ((a - b) ** 2).mean(dim=(1, 2, 3)).numpy()
+
+
+def psnr(ref: Array, rec: Array, data_range: float = 255.0) -> np.ndarray:
+    """PSNR in dB per image, RGB jointly, peak ``data_range`` (255 for 8-bit). Shape (N,); inf if equal."""
+    m = mse(ref, rec)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / m)
+
+
+def ms_ssim(ref: Array, rec: Array, data_range: float = 255.0) -> np.ndarray:
+    """MS-SSIM per image in [0, 1] (pytorch-msssim, 5 scales, 11x11 Gaussian window). Shape (N,).
+
+    Raises ``ValueError`` if a side is smaller than 161 px.
+    """
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    a, b = _pair(ref, rec)
+    if min(a.shape[-2:]) < MS_SSIM_MIN_SIDE:
+        raise ValueError(f"MS-SSIM needs at least {MS_SSIM_MIN_SIDE} px a side, got {tuple(a.shape[-2:])}")
+    return _ms_ssim(a, b, data_range=data_range, size_average=False).numpy()
+
+
+def ms_ssim_db(ref: Array, rec: Array, data_range: float = 255.0) -> np.ndarray:
+    """MS-SSIM in dB, ``-10 log10(1 - MS-SSIM)``. Shape (N,); inf for a perfect match."""
+    return to_db(ms_ssim(ref, rec, data_range))
+
+
+def to_db(ms_ssim_values: np.ndarray) -> np.ndarray:
+    """``-10 log10(1 - v)`` elementwise (inf where v >= 1)."""
+    v = np.asarray(ms_ssim_values, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return -10.0 * np.log10(np.clip(1.0 - v, 0.0, None))
+
+
+def distortion_metrics(ref_hwc: np.ndarray, rec_hwc: np.ndarray) -> Dict[str, float]:
+    """PSNR, MSE, MS-SSIM and MS-SSIM dB of one (H, W, 3) uint8 image pair, as plain floats."""
+    if ref_hwc.shape != rec_hwc.shape or ref_hwc.dtype != np.uint8 or rec_hwc.dtype != np.uint8:
+        raise ValueError(
+            f"expected two uint8 (H, W, 3) images of one shape, got {ref_hwc.dtype}{ref_hwc.shape} "
+            f"and {rec_hwc.dtype}{rec_hwc.shape}"
+        )
+    a = torch.from_numpy(np.require(ref_hwc, requirements=['C', 'W'])).permute(2, 0, 1)[None]
+    b = torch.from_numpy(np.require(rec_hwc, requirements=['C', 'W'])).permute(2, 0, 1)[None]
+    m = float(mse(a, b)[0])
+    s = float(ms_ssim(a, b)[0])
+    return {
+        "mse": m,
+        "psnr": float(psnr(a, b)[0]),
+        "ms_ssim": s,
+        "ms_ssim_db": float(to_db(np.array([s]))[0]),
+    }
+
+
+METRICS.register("psnr")(MetricInfo("psnr", "dB", True, True, psnr, reference="RGB, peak 255"))
+METRICS.register("ms_ssim")(
+    MetricInfo("ms_ssim", "", True, True, ms_ssim, reference="Wang et al. 2003, pytorch-msssim")
+)
+METRICS.register("ms_ssim_db")(MetricInfo("ms_ssim_db", "dB", True, True, ms_ssim_db, reference="-10 log10(1 - MS-SSIM)"))

@@ -1,0 +1,1 @@
+"""Figures for the report: rate-distortion curves (``rd``)."""

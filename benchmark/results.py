@@ -1,0 +1,76 @@
+"""The results schema: tidy per-image rows, their validation, and derived per-rate-point summaries.
+
+One row per (dataset, codec, rate point, image). Units: ``bytes`` (the whole bitstream),
+``bpp`` = 8 * bytes / (H * W), ``psnr`` and ``ms_ssim_db`` in dB, ``ms_ssim`` in [0, 1],
+``mse`` on the [0, 255] scale, ``encode_s``/``decode_s`` in seconds (wall clock, one thread).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmark.fileio import atomic_write
+
+KEY_COLUMNS = ["dataset", "codec", "rate_param", "rate_point", "image"]
+MEASURE_COLUMNS = ["height", "width", "bytes", "bpp", "mse", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
+PROVENANCE_COLUMNS = ["codec_library", "packages", "git_rev", "params_hash", "device"]
+RESULT_COLUMNS = KEY_COLUMNS + MEASURE_COLUMNS + PROVENANCE_COLUMNS
+
+# Means over images per rate point; bpp and metrics are averaged per image (CompressAI's convention).
+SUMMARY_MEASURES = ["bpp", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
+
+
+class ResultsError(ValueError):
+    """A results file is missing, malformed, or inconsistent; the message names the file."""
+
+
+def write_csv_atomic(df: pd.DataFrame, path: "str | os.PathLike[str]") -> None:
+    """Write ``df`` as CSV (no index, 10 significant digits) atomically."""
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
+
+
+def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
+    """Read and validate a per-image results CSV written by ``evaluate``.
+
+    Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, or has
+    duplicate (rate point, image) rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: results file not found")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: not a readable CSV ({e})") from None
+    missing = [c for c in KEY_COLUMNS + ["bpp", "psnr", "ms_ssim", "ms_ssim_db"] if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{path}: missing columns {missing}")
+    if df.empty:
+        raise ResultsError(f"{path}: no rows")
+    dup = df.duplicated(["codec", "rate_point", "image"])
+    if dup.any():
+        raise ResultsError(f"{path}: duplicate (codec, rate_point, image) rows, e.g. {df[dup].iloc[0][['codec', 'rate_point', 'image']].tolist()}")
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean over images per (dataset, codec, rate point), sorted by codec and bpp.
+
+    ``ms_ssim_db`` is the mean of the per-image dB values. ``n_images`` counts the images.
+    """
+    g = df.groupby(["dataset", "codec", "rate_param", "rate_point"], sort=False)
+    out = g[SUMMARY_MEASURES].mean().reset_index()
+    out.insert(4, "n_images", g.size().values)
+    return out.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
+
+
+def finite_mean(values: Sequence[float]) -> float:
+    """Mean of the finite values (NaN if none)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")

@@ -1,0 +1,163 @@
+"""benchmark.data.download against a local HTTP server: retries, verification, mirror, atomicity."""
+
+import hashlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from benchmark.data.download import DownloadError, fetch_url, mirror_path, sha256_file
+
+BODY = b"hello benchmark\n" * 100
+UNREACHABLE = "http://127.0.0.1:9/files/data.bin"  # discard port: nothing listens
+
+
+class _Server:
+    """Serves ``routes[path] = [(status, body), ...]``, one entry per request (the last repeats)."""
+
+    def __init__(self):
+        self.routes = {}
+        self.hits = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                plan = server.routes.get(self.path, [(404, b"not found")])
+                status, body = plan[min(server.hits[self.path], len(plan)) - 1]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture
+def server():
+    s = _Server()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+    s.thread.join()
+
+
+def _sha_check(expected):
+    def verify(path: Path):
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ValueError(f"SHA-256 {actual} != expected {expected}")
+
+    return verify
+
+
+def test_mirror_path_layout(tmp_path):
+    assert mirror_path("http://r0k.us/graphics/kodak/kodak/kodim01.png", tmp_path) == (
+        tmp_path / "r0k.us/graphics/kodak/kodak/kodim01.png"
+    )
+    assert mirror_path("https://Example.org:8443/a%20b/c.json", tmp_path) == tmp_path / "example.org/a b/c.json"
+    for bad in ("http://example.org/", "file:///etc/passwd/", "http://example.org/../x.png"):
+        with pytest.raises(ValueError):
+            mirror_path(bad, tmp_path)
+
+
+def test_sha256_file(tmp_path):
+    (tmp_path / "f").write_bytes(BODY)
+    assert sha256_file(tmp_path / "f") == hashlib.sha256(BODY).hexdigest()
+
+
+def test_download_success(server, tmp_path):
+    server.routes["/d/data.bin"] = [(200, BODY)]
+    dest = tmp_path / "sub" / "data.bin"
+    out = fetch_url(server.url + "/d/data.bin", dest, verify=_sha_check(hashlib.sha256(BODY).hexdigest()))
+    assert out == dest and dest.read_bytes() == BODY
+    assert [p.name for p in dest.parent.iterdir()] == ["data.bin"]
+
+
+def test_retry_after_503(server, tmp_path):
+    server.routes["/flaky"] = [(503, b"busy"), (200, BODY)]
+    fetch_url(server.url + "/flaky", tmp_path / "f", backoff=0.01)
+    assert (tmp_path / "f").read_bytes() == BODY
+    assert server.hits["/flaky"] == 2
+
+
+def test_persistent_503_gives_up(server, tmp_path):
+    server.routes["/down"] = [(503, b"busy")]
+    with pytest.raises(DownloadError, match=r"/down: .*network.* 3 attempt\(s\): HTTP 503"):
+        fetch_url(server.url + "/down", tmp_path / "f", retries=2, backoff=0.01)
+    assert server.hits["/down"] == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_fails_fast(server, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch_url(server.url + "/missing.png", tmp_path / "m.png", retries=3, backoff=5.0)
+    assert server.hits["/missing.png"] == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checksum_mismatch_leaves_nothing(server, tmp_path):
+    server.routes["/x.bin"] = [(200, BODY + b"tampered")]
+    with pytest.raises(DownloadError) as e:
+        fetch_url(server.url + "/x.bin", tmp_path / "x.bin", verify=_sha_check(hashlib.sha256(BODY).hexdigest()))
+    msg = str(e.value)
+    assert server.url + "/x.bin" in msg and "network" in msg and "!= expected" in msg
+    assert list(tmp_path.iterdir()) == []  # neither dest nor a temp file
+
+
+def test_failed_fetch_keeps_existing_dest(server, tmp_path):
+    dest = tmp_path / "keep.bin"
+    dest.write_bytes(b"old")
+    server.routes["/keep.bin"] = [(200, b"new")]
+
+    def refuse(path):
+        raise ValueError("no")
+
+    with pytest.raises(DownloadError):
+        fetch_url(server.url + "/keep.bin", dest, verify=refuse)
+    assert dest.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.bin"]
+
+
+def test_mirror_hit_needs_no_network(tmp_path):
+    mirror = tmp_path / "mirror"
+    src = mirror_path(UNREACHABLE, mirror)
+    src.parent.mkdir(parents=True)
+    src.write_bytes(BODY)
+    dest = tmp_path / "out" / "data.bin"
+    fetch_url(UNREACHABLE, dest, mirror=mirror, verify=_sha_check(hashlib.sha256(BODY).hexdigest()), retries=0)
+    assert dest.read_bytes() == BODY
+
+
+def test_mirror_miss_falls_back_to_network(server, tmp_path):
+    server.routes["/only-online.bin"] = [(200, BODY)]
+    (tmp_path / "mirror").mkdir()
+    fetch_url(server.url + "/only-online.bin", tmp_path / "o.bin", mirror=tmp_path / "mirror")
+    assert (tmp_path / "o.bin").read_bytes() == BODY and server.hits["/only-online.bin"] == 1
+
+
+def test_corrupt_mirror_file_is_an_error_without_network_fallback(server, tmp_path):
+    url = server.url + "/good.bin"
+    server.routes["/good.bin"] = [(200, BODY)]  # the network copy would pass
+    src = mirror_path(url, tmp_path / "mirror")
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"corrupt")
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError) as e:
+        fetch_url(url, out / "good.bin", mirror=tmp_path / "mirror", verify=_sha_check(hashlib.sha256(BODY).hexdigest()))
+    assert f"mirror file {src}" in str(e.value)
+    assert "/good.bin" not in server.hits
+    assert list(out.iterdir()) == []
+
+
+def test_unreachable_host_is_a_download_error(tmp_path):
+    with pytest.raises(DownloadError, match=r"127\.0\.0\.1:9/files/data.bin: .*2 attempt"):
+        fetch_url(UNREACHABLE, tmp_path / "d", retries=1, backoff=0.01, timeout=2)
+    assert list(tmp_path.iterdir()) == []
