@@ -12,12 +12,13 @@ git ls-files -z --cached --others --exclude-standard | tar -c --null -T - | tar 
 cd "$work"
 git init -q && git add -A && git -c user.email=ci@localhost -c user.name=ci commit -qm "ci scratch copy"
 python - <<'PY'
-import yaml
-p = yaml.safe_load(open("params.yaml"))
+from ruamel.yaml import YAML
+yaml = YAML()  # round trip, YAML 1.2 as DVC reads it
+p = yaml.load(open("params.yaml"))
 p["data"]["eval"] = ["kodak"]
 p["datasets"]["kodak"]["max_images"] = 3
 p["evaluate"]["codecs"] = ["jpeg", "webp"]
-yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
+yaml.dump(p, open("params.yaml", "w"))
 PY
 dvc repro
 python -m benchmark check --fresh results/kodak/per_image --baseline "$root/results/kodak/per_image" --codecs jpeg webp

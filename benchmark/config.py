@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 MIRROR_ENV = "BENCHMARK_MIRROR"
 
@@ -23,14 +24,19 @@ class ConfigError(ValueError):
 
 
 def read_params(path: "str | os.PathLike[str]") -> Dict[str, Any]:
-    """Read a params YAML file into a dict. Raises ``ConfigError`` if unreadable or not a mapping."""
+    """Read a params YAML file into a dict. Raises ``ConfigError`` if unreadable or not a mapping.
+
+    Parsed as YAML 1.2 with ruamel.yaml, as DVC parses it: both see the same values (YAML 1.1
+    parsers such as PyYAML read an unquoted ``4:2:0``, which ``dvc exp run -S`` writes, as the
+    base-60 integer 14520).
+    """
     p = Path(path)
     try:
         with p.open() as f:
-            data = yaml.safe_load(f)
+            data = YAML(typ="safe", pure=True).load(f)
     except OSError as e:
         raise ConfigError(f"{p}: cannot read params file ({e.strerror})") from None
-    except yaml.YAMLError as e:
+    except YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
@@ -92,6 +98,7 @@ class ReportConfig:
     reference_anchor: Optional[str] = "VTM"
     bd_methods: Tuple[str, ...] = ("cubic", "pchip")
     max_bpp: float = 2.0
+    counterparts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,7 @@ def load_report(params: Mapping[str, Any], source: str = "params.yaml") -> Repor
         reference_anchor=raw.get("reference_anchor", "VTM"),
         bd_methods=methods,
         max_bpp=float(raw.get("max_bpp", 2.0)),
+        counterparts={str(k): str(v) for k, v in (raw.get("published_counterparts") or {}).items()},
     )
 
 

@@ -54,32 +54,39 @@ def _dist(curve: Curve, metric: str) -> Optional[np.ndarray]:
     return curve.psnr if metric == "psnr" else curve.ms_ssim_db
 
 
-def bd_table(ours: Sequence[Curve], anchors: Sequence[tuple], methods: Sequence[str]) -> pd.DataFrame:
-    """BD-rate/BD-quality rows for every (codec, anchor, metric, method).
+COMPARISON_TITLES = {
+    "ours": "Anchor: {anchor} (our run)",
+    "published": "Anchor: {anchor} (published curve)",
+    "counterpart": "Each codec against the published curve of the same codec",
+}
 
-    ``anchors`` are (anchor Curve, kind) with kind "ours" or "published".
+
+def bd_table(comparisons: Sequence[tuple], methods: Sequence[str]) -> pd.DataFrame:
+    """BD-rate/BD-quality rows for every (test, anchor, metric, method).
+
+    ``comparisons`` are (test Curve, anchor Curve, kind), kind one of ``COMPARISON_TITLES``.
+    Metrics the anchor lacks (published curves without MS-SSIM) are left out.
     """
     rows = []
-    for anchor, kind in anchors:
+    for test, anchor, kind in comparisons:
         for metric in ("psnr", "ms_ssim_db"):
             a_dist = _dist(anchor, metric)
             if a_dist is None:
                 continue
-            for c in ours:
-                for method in methods:
-                    r = bd_metrics(anchor.bpp, a_dist, c.bpp, _dist(c, metric), method=method)
-                    rows.append(
-                        {
-                            "codec": c.name,
-                            "anchor": anchor.name,
-                            "anchor_kind": kind,
-                            "metric": metric,
-                            "method": method,
-                            "bd_rate_pct": r.bd_rate_pct,
-                            "bd_quality_db": r.bd_psnr_db,
-                            "note": r.note,
-                        }
-                    )
+            for method in methods:
+                r = bd_metrics(anchor.bpp, a_dist, test.bpp, _dist(test, metric), method=method)
+                rows.append(
+                    {
+                        "codec": test.name,
+                        "anchor": anchor.name,
+                        "anchor_kind": kind,
+                        "metric": metric,
+                        "method": method,
+                        "bd_rate_pct": r.bd_rate_pct,
+                        "bd_quality_db": r.bd_psnr_db,
+                        "note": r.note,
+                    }
+                )
     return pd.DataFrame(
         rows, columns=["codec", "anchor", "anchor_kind", "metric", "method", "bd_rate_pct", "bd_quality_db", "note"]
     )
@@ -98,13 +105,14 @@ def bd_markdown(bd: pd.DataFrame, dataset: str, summary: pd.DataFrame) -> str:
         "BD-quality: dB at equal rate (positive = better). MS-SSIM in dB is -10 log10(1 - MS-SSIM)."
     )
     lines.append("")
-    for anchor in bd.anchor.unique():
-        sub = bd[bd.anchor == anchor]
-        kind = sub.anchor_kind.iloc[0]
-        lines.append(f"## Anchor: {anchor} ({'our run' if kind == 'ours' else 'published curve'})")
+    groups = [(k, a) for k in COMPARISON_TITLES if k != "counterpart" for a in bd[bd.anchor_kind == k].anchor.unique()]
+    groups += [("counterpart", None)] if (bd.anchor_kind == "counterpart").any() else []
+    for kind, anchor in groups:
+        sub = bd[(bd.anchor_kind == kind) & ((bd.anchor == anchor) if anchor is not None else True)]
+        lines.append("## " + COMPARISON_TITLES[kind].format(anchor=anchor))
         lines.append("")
         cols = [(m, meth) for m in ("psnr", "ms_ssim_db") for meth in sub.method.unique() if ((sub.metric == m) & (sub.method == meth)).any()]
-        header = ["codec", "rate points"] + [f"BD-rate {METRIC_LABELS[m]} ({meth}) [%]" for m, meth in cols] + [
+        header = ["codec"] + (["published curve"] if kind == "counterpart" else []) + ["rate points"] + [f"BD-rate {METRIC_LABELS[m]} ({meth}) [%]" for m, meth in cols] + [
             f"BD-{METRIC_LABELS[m]} ({meth}) [dB]" for m, meth in cols
         ]
         lines.append("| " + " | ".join(header) + " |")
@@ -121,7 +129,8 @@ def bd_markdown(bd: pd.DataFrame, dataset: str, summary: pd.DataFrame) -> str:
                 for note in r.note:
                     if isinstance(note, str) and note and (codec, note) not in notes:
                         notes.append((codec, note))
-            lines.append("| " + " | ".join([codec, str(n)] + rates + quals) + " |")
+            first = [codec] + ([cs.anchor.iloc[0]] if kind == "counterpart" else []) + [str(n)]
+            lines.append("| " + " | ".join(first + rates + quals) + " |")
         for codec, note in notes:
             lines.append(f"\n- {codec}: {note}")
         lines.append("")
@@ -173,15 +182,20 @@ def report(
     ours = [curve_from_summary(summary, c, str(results_dir / f"{c}.csv")) for c in codecs]
     refs = load_references(data_dir / "references")
 
-    anchors = []
     if cfg.anchor not in codecs:
         raise ResultsError(f"report.anchor {cfg.anchor!r} is not among evaluate.codecs {list(codecs)}")
-    anchors.append((next(c for c in ours if c.name == cfg.anchor), "ours"))
-    if cfg.reference_anchor:
-        match = [r for r in refs if r.name.lower() == str(cfg.reference_anchor).lower()]
-        if match:
-            anchors.append((match[0], "published"))
-    bd = bd_table(ours, anchors, cfg.bd_methods)
+    by_name = {r.name.lower(): r for r in refs}
+    anchor = next(c for c in ours if c.name == cfg.anchor)
+    comparisons = [(c, anchor, "ours") for c in ours]
+    published_anchor = by_name.get(str(cfg.reference_anchor).lower()) if cfg.reference_anchor else None
+    if published_anchor is not None:
+        comparisons += [(c, published_anchor, "published") for c in ours]
+    comparisons += [
+        (c, by_name[cfg.counterparts[c.name].lower()], "counterpart")
+        for c in ours
+        if c.name in cfg.counterparts and cfg.counterparts[c.name].lower() in by_name
+    ]
+    bd = bd_table(comparisons, cfg.bd_methods)
 
     written: Dict[str, Path] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +233,7 @@ def report(
             out_dir / "figures" / stem,
             title=f"{dataset} ({n_img} images)",
             max_bpp=cfg.max_bpp,
+            counterparts=cfg.counterparts,
         )
     written["figures"] = out_dir / "figures"
     return written

@@ -82,6 +82,10 @@ def test_bad_options_and_rate_points(odd_image):
         build_codec("jpegxl", {}).encode(odd_image, 0)
     with pytest.raises(CodecError, match="uint8"):
         build_codec("webp", {}).encode(odd_image.astype(np.float32), 50)
+    with pytest.raises(CodecError, match="subsampling=14520"):  # unquoted 4:2:0 read as YAML 1.1
+        build_codec("jpeg", {"subsampling": 14520})
+    with pytest.raises(CodecError, match="chroma"):
+        build_codec("hevc", {"chroma": "4:2:0"})
     with pytest.raises(KeyError, match="unknown codec"):
         build_codec("bpg", {})
 

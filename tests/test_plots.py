@@ -95,10 +95,12 @@ def test_ms_ssim_figure_leaves_out_references_without_ms_ssim():
     assert largest < ax.get_xlim()[1] <= 1.05 * largest
 
 
-def test_colours_are_stable_per_name():
-    s1 = styles_for(["b", "a", "c"])
-    s2 = styles_for(["c", "a", "b", "a"])
-    assert s1 == s2 and len({v for v in s1.values()}) == 3
+def test_styles_distinct_and_counterparts_shared():
+    s = styles_for(["jpeg", "webp", "avif"], ["JPEG", "VTM", "mbt2018", "qres34m"], {"jpeg": "JPEG"})
+    assert s[("JPEG", True)] == s[("jpeg", False)]  # a codec and its published curve match
+    others = [s[k] for k in s if k != ("JPEG", True)]
+    assert len({c for c, _ in others}) == len(others) == 6  # every other curve has its own colour
+    assert styles_for(["b", "a"]) == styles_for(["b", "a", "b"])  # order given, duplicates ignored
     fig_psnr = build_rd_figure(OURS, [PSNR_ONLY], "psnr", title="t")
     fig_ms = build_rd_figure(OURS, [PSNR_ONLY], "ms_ssim_db", title="t")
     col = lambda fig: {ln.get_label(): ln.get_color() for ln in fig.axes[0].get_lines()}

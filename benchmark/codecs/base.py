@@ -23,13 +23,15 @@ class Codec(abc.ABC):
     (H, W, 3) image; it never sees the original. Rate points are in the codec's own unit,
     named by ``rate_param`` (quality, target bpp, distance, lambda, model index, ...).
 
-    Subclasses set ``rate_param`` and ``defaults`` (their options and default values); unknown
-    options raise ``CodecError`` at construction. A codec must be picklable (it is sent to
+    Subclasses set ``rate_param``, ``defaults`` (their options and default values) and
+    ``choices`` (allowed values of enumerated options); unknown options and values outside
+    ``choices`` raise ``CodecError`` at construction. A codec must be picklable (it is sent to
     worker processes) and should use one thread: the benchmark parallelizes over images.
     """
 
     rate_param: ClassVar[str] = "quality"
     defaults: ClassVar[Dict[str, Any]] = {}
+    choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)
@@ -38,6 +40,11 @@ class Codec(abc.ABC):
                 f"{type(self).__name__}: unknown options {sorted(unknown)}; known: {sorted(self.defaults)}"
             )
         self.options: Dict[str, Any] = {**self.defaults, **options}
+        for key, allowed in self.choices.items():
+            if self.options[key] not in allowed:
+                raise CodecError(
+                    f"{type(self).__name__}: option {key}={self.options[key]!r} is not one of {list(allowed)}"
+                )
 
     @abc.abstractmethod
     def encode(self, image: np.ndarray, rate_point: float) -> bytes:

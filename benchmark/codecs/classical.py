@@ -87,6 +87,7 @@ class JPEG(_PillowCodec):
     format = "JPEG"
     feature = "libjpeg_turbo"
     defaults = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
+    choices = {"subsampling": ("4:2:0", "4:2:2", "4:4:4"), "optimize": (False, True), "progressive": (False, True)}
 
     def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
         return {
@@ -104,6 +105,7 @@ class WebP(_PillowCodec):
     format = "WEBP"
     feature = "webp"
     defaults = {"method": 6}
+    choices = {"method": tuple(range(7))}
 
     def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
         return {"quality": _quality(rate_point, 0, 100, "webp"), "method": int(self.options["method"]), "lossless": False}
@@ -120,6 +122,7 @@ class AVIF(_PillowCodec):
     format = "AVIF"
     feature = "avif"
     defaults = {"subsampling": "4:2:0", "speed": 6, "codec": "auto"}
+    choices = {"subsampling": ("4:0:0", "4:2:0", "4:2:2", "4:4:4"), "speed": tuple(range(11))}
 
     def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
         return {
@@ -146,6 +149,7 @@ class JPEG2000(_PillowCodec):
     feature = "jpg_2000"
     rate_param = "target_bpp"
     defaults = {"irreversible": True, "mct": 1, "num_resolutions": 6}
+    choices = {"irreversible": (False, True), "mct": (0, 1)}
 
     def _save_kwargs(self, rate_point: float) -> Dict[str, Any]:
         if not 0 < rate_point < 24:
@@ -170,6 +174,7 @@ class JPEGXL(Codec):
 
     rate_param = "distance"
     defaults = {"effort": 7}
+    choices = {"effort": tuple(range(1, 10))}
 
     def encode(self, image: np.ndarray, rate_point: float) -> bytes:
         import imagecodecs
@@ -214,6 +219,7 @@ class HEVC(Codec):
     """
 
     defaults = {"chroma": 420}
+    choices = {"chroma": (420, 422, 444)}
 
     def encode(self, image: np.ndarray, rate_point: float) -> bytes:
         import pillow_heif

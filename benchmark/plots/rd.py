@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
@@ -29,18 +29,39 @@ PNG_DPI = 200
 FIGSIZE_IN = (6.0, 4.2)
 MAX_LEGEND_INSIDE = 8  # more entries than this: legend goes outside, right of the axes
 
-# A name's style: tab10 colour i % 10 and marker shape i // 10 (so 10+ curves stay apart).
+# Styles: our codecs take tab10 colours in the order given; a published curve of the same codec
+# (``counterparts``) shares its codec's colour and marker; other published curves take the next
+# unused colours.
 _COLOURS = list(matplotlib.colormaps["tab10"].colors)
-_MARKERS = ["o", "s", "^", "D", "v", "P"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 _RC = {"pdf.fonttype": 42}  # TrueType in PDFs (many venues reject Type 3 fonts)
 
 
-def styles_for(names: Sequence[str]) -> Dict[str, Tuple[tuple, str]]:
-    """(RGB colour, marker) per name, assigned over the sorted unique names, so a name gets the
-    same style in every figure drawn from the same set of curves: tab10 colour i % 10, marker
-    shape i // 10 (cycled after 60 names)."""
-    return {n: (_COLOURS[i % 10], _MARKERS[(i // 10) % len(_MARKERS)])
-            for i, n in enumerate(sorted(set(names)))}
+def styles_for(
+    ours: Sequence[str], references: Sequence[str] = (), counterparts: Optional[Mapping[str, str]] = None
+) -> Dict[Tuple[str, bool], Tuple[tuple, str]]:
+    """(RGB colour, marker) per (name, published).
+
+    Our names get slots 0, 1, ... in the order given (so a codec keeps its style across
+    figures of one run); a reference whose name (case-insensitive) is ``counterparts[codec]``
+    for one of our codecs shares that codec's slot; the other references get the next slots,
+    in sorted order. Slot i is tab10 colour i % 10 and marker i % 8: pairs stay unique for 40
+    curves, and neighbouring curves differ in marker too (grayscale print).
+    """
+    counterparts = {k: v.lower() for k, v in (counterparts or {}).items()}
+    out: Dict[Tuple[str, bool], Tuple[tuple, str]] = {}
+    slot = 0
+    for name in dict.fromkeys(ours):
+        out[(name, False)] = (_COLOURS[slot % 10], _MARKERS[slot % len(_MARKERS)])
+        slot += 1
+    by_published = {v: out[(k, False)] for k, v in counterparts.items() if (k, False) in out}
+    for name in sorted(set(references), key=str.lower):
+        if name.lower() in by_published:
+            out[(name, True)] = by_published[name.lower()]
+        else:
+            out[(name, True)] = (_COLOURS[slot % 10], _MARKERS[slot % len(_MARKERS)])
+            slot += 1
+    return out
 
 
 def _values(curve: Curve, metric: str) -> Optional[np.ndarray]:
@@ -62,19 +83,21 @@ def build_rd_figure(
     *,
     title: str,
     max_bpp: Optional[float] = None,
+    counterparts: Optional[Mapping[str, str]] = None,
 ) -> Figure:
     """Draw rate-distortion curves on one axes and return the (unsaved) figure.
 
     Args:
         ours: our curves, drawn solid with markers.
         references: published curves, drawn dashed, thinner, with small markers, labelled
-            "<name> (published)". Colour and marker shape are keyed on the name
-            (``styles_for``), so a codec's own and published curves share them.
+            "<name> (published)".
         metric: "psnr" (y = PSNR in dB) or "ms_ssim_db" (y = -10 log10(1 - MS-SSIM) in dB).
             Curves without values for the metric (``psnr`` or ``ms_ssim`` None) are left out.
         title: axes title.
         max_bpp: right end of the x axis in bpp (x starts at 0). Points beyond it stay in the
             line data and are clipped by the axes. None: the largest plotted rate + 3 %.
+        counterparts: our codec name -> name of the published curve of the same codec, drawn
+            in the same colour and marker (``styles_for``).
 
     Returns:
         A ``matplotlib.figure.Figure`` (Agg canvas) with one axes. The y range is fitted to
@@ -87,7 +110,7 @@ def build_rd_figure(
         raise ValueError(f"unknown metric {metric!r}; use one of {sorted(METRICS)}")
     if max_bpp is not None and not max_bpp > 0:
         raise ValueError(f"max_bpp must be positive, got {max_bpp}")
-    styles = styles_for([c.name for c in list(ours) + list(references)])
+    styles = styles_for([c.name for c in ours], [c.name for c in references], counterparts)
     drawn = [(c, False) for c in ours if _values(c, metric) is not None]
     drawn += [(c, True) for c in references if _values(c, metric) is not None]
     if not drawn:
@@ -99,7 +122,7 @@ def build_rd_figure(
     visible = []
     for curve, published in drawn:
         y = _values(curve, metric)
-        colour, marker = styles[curve.name]
+        colour, marker = styles[(curve.name, published)]
         style = (dict(linestyle="--", linewidth=1.1, markersize=3, zorder=2) if published
                  else dict(linestyle="-", linewidth=1.8, markersize=4.5, zorder=3))
         label = f"{curve.name} (published)" if published else curve.name
@@ -146,6 +169,7 @@ def plot_rd(
     *,
     title: str,
     max_bpp: Optional[float] = None,
+    counterparts: Optional[Mapping[str, str]] = None,
 ) -> List[Path]:
     """Draw a rate-distortion figure (see ``build_rd_figure``) and write ``out_stem.png`` and
     ``out_stem.pdf`` atomically (parent directories are created). Returns [png, pdf] paths.
@@ -154,5 +178,5 @@ def plot_rd(
         ValueError: as ``build_rd_figure``.
         OSError: the files cannot be written.
     """
-    fig = build_rd_figure(ours, references, metric, title=title, max_bpp=max_bpp)
+    fig = build_rd_figure(ours, references, metric, title=title, max_bpp=max_bpp, counterparts=counterparts)
     return save_figure(fig, out_stem)
