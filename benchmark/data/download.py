@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import secrets
 import shutil
 import time
 import urllib.error
@@ -13,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Union
 from urllib.parse import unquote, urlsplit
+
+from benchmark.fileio import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -96,10 +97,8 @@ def fetch_url(
     fails verification is an error: there is no fallback to the network.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part")
-    open(tmp, "xb").close()  # unique name, created with the umask's permissions (unlike mkstemp)
-    try:
+
+    def fill(tmp: str) -> None:
         src = mirror_path(url, mirror) if mirror is not None else None
         if src is not None and src.is_file():
             origin = f"mirror file {src}"
@@ -115,11 +114,6 @@ def fetch_url(
                 verify(Path(tmp))
             except ValueError as e:
                 raise DownloadError(f"{url}: the file from the {origin} failed verification: {e}") from None
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    atomic_write(dest, fill)
     return dest

@@ -1,0 +1,76 @@
+"""The DVC pipeline itself: a rerun with nothing changed does no work, and changing one codec's
+rate points reruns only that codec's evaluate stage and the report."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd, cwd, env):
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout + out.stderr
+
+
+def _ran(log):
+    return sorted(re.findall(r"Running stage '([^']+)'", log))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    dvc = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
+    if dvc is None:
+        pytest.skip("dvc is not installed")
+    work = tmp_path_factory.mktemp("proj")
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if f.startswith(("results/", "tests/")) or f == "dvc.lock":
+            continue
+        (work / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, work / f)
+    yaml = YAML()
+    p = yaml.load((work / "params.yaml").read_text())
+    p["data"]["eval"] = ["builtin"]
+    p["datasets"]["builtin"]["images"] = ["chelsea"]
+    p["evaluate"]["codecs"] = ["jpeg", "webp"]
+    p["codecs"]["jpeg"]["rate_points"] = [20, 50, 80]
+    p["codecs"]["webp"]["rate_points"] = [20, 50, 80]
+    with open(work / "params.yaml", "w") as f:
+        yaml.dump(p, f)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    git = ["git", "-c", "user.email=t@localhost", "-c", "user.name=t"]
+    _run(["git", "init", "-q"], work, env)
+    _run(git + ["add", "-A"], work, env)
+    _run(git + ["commit", "-qm", "t"], work, env)
+    return work, dvc, env
+
+
+def test_repro_then_noop_then_one_codec(project):
+    work, dvc, env = project
+    first = _run([dvc, "repro"], work, env)
+    assert _ran(first) == ["evaluate@builtin-jpeg", "evaluate@builtin-webp", "fetch@builtin", "report@builtin"]
+    for f in ("per_image/jpeg.csv", "per_image/webp.csv", "bd_rate.md", "metrics.json", "figures/rd-psnr.png"):
+        assert (work / "results" / "builtin" / f).is_file(), f
+
+    again = _run([dvc, "repro"], work, env)
+    assert _ran(again) == [] and "Data and pipelines are up to date" in again
+
+    yaml = YAML()
+    p = yaml.load((work / "params.yaml").read_text())
+    p["codecs"]["webp"]["rate_points"] = [20, 50, 80, 90]
+    with open(work / "params.yaml", "w") as f:
+        yaml.dump(p, f)
+    third = _run([dvc, "repro"], work, env)
+    assert _ran(third) == ["evaluate@builtin-webp", "report@builtin"]
+    import pandas as pd
+
+    assert sorted(pd.read_csv(work / "results/builtin/per_image/webp.csv").rate_point.unique()) == [20, 50, 80, 90]
