@@ -22,10 +22,10 @@ repro: $(STAMP)
 
 # The Kodak run (needs the network, or BENCHMARK_MIRROR pointing at a mirror directory).
 repro-kodak: $(STAMP)
-# `dvc exp run -S 'data.eval=[kodak]'`, then params.yaml is put back as it was (dvc.lock keeps
-# the lock entries of both data sets, so switching back and forth reruns nothing).
+# `dvc exp run -S 'data.eval=[kodak]' -S train.data=bsds500`, then params.yaml is put back as it
+# was (dvc.lock keeps the lock entries of both runs, so switching back and forth reruns nothing).
 	cp params.yaml .params.yaml.before-kodak
-	$(RUN) dvc exp run -S 'data.eval=[kodak]'; rc=$$?; mv .params.yaml.before-kodak params.yaml; exit $$rc
+	$(RUN) dvc exp run -S 'data.eval=[kodak]' -S train.data=bsds500; rc=$$?; mv .params.yaml.before-kodak params.yaml; exit $$rc
 
 # Unit tests, then a small real pipeline (3 Kodak images, 2 codecs) and the regression check.
 test: $(STAMP)

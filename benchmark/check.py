@@ -5,7 +5,8 @@ baseline CSV of the same name. A row regresses when
 
 - ``bpp``        > baseline * (1 + ``bpp_rel``)          (more bits), or
 - ``psnr``       < baseline - ``psnr``        [dB]        (lower quality), or
-- ``ms_ssim_db`` < baseline - ``ms_ssim_db``  [dB].
+- ``ms_ssim_db`` < baseline - ``ms_ssim_db``  [dB], or
+- ``decode_check`` is "mismatch" (decoder and encoder disagree: not a codec, a bug).
 
 Changes beyond tolerance in the good direction are listed as improvements (refresh the
 baseline to keep them). Fresh rows without a baseline row are an error: the comparison would be
@@ -41,6 +42,8 @@ def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, sourc
     regressions, improvements = [], []
     for _, r in merged.iterrows():
         where = f"codec={r.codec} rate_point={r.rate_point:g} image={r.image}"
+        if "decode_check" in merged.columns and r.decode_check == "mismatch":
+            regressions.append(f"{where} decode_check: the decoder's image differs from the encoder's")
         checks = [
             ("bpp", r.bpp, r.bpp_base, r.bpp_base * tol.bpp_rel, False),
             ("psnr", r.psnr, r.psnr_base, tol.psnr, True),

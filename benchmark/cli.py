@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 STAGES = {
     "fetch": ("benchmark.data.fetch", "download/verify a data set (and its reference curves) into a directory"),
+    "model": ("benchmark.training.stage", "train (or fetch from the CompressAI zoo) one learned model at one rate point"),
     "evaluate": ("benchmark.evaluate", "encode/decode a data set with one codec at all rate points; per-image CSV"),
     "report": ("benchmark.report", "summary, BD-rate tables, metrics.json, RD figures, CompressAI JSON"),
     "check": ("benchmark.check", "compare fresh results with a committed baseline; non-zero exit on regression"),
@@ -22,7 +23,7 @@ STAGES = {
 def _usage() -> str:
     lines = ["usage: python -m benchmark <stage> [--help] [options]", "", "stages:"]
     lines += [f"  {name:<10} {desc}" for name, (_, desc) in STAGES.items()]
-    lines += ["", "The DVC pipeline (dvc.yaml) runs fetch -> evaluate -> report; see README.md."]
+    lines += ["", "The DVC pipeline (dvc.yaml) runs fetch -> model -> evaluate -> report; see README.md."]
     return "\n".join(lines)
 
 
@@ -39,12 +40,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from benchmark.config import ConfigError
     from benchmark.data.download import DownloadError
     from benchmark.data.images import ImageError, ManifestError
+    from benchmark.models.checkpoint import CheckpointError
     from benchmark.results import ResultsError
+    from benchmark.training.loop import TrainingError
 
     module = importlib.import_module(STAGES[stage][0])
     try:
         return int(module.main(rest) or 0)
-    except (ConfigError, DownloadError, ImageError, ManifestError, ResultsError, CodecError, KeyError) as e:
+    except (
+        ConfigError, DownloadError, ImageError, ManifestError, ResultsError, CodecError, CheckpointError, TrainingError, KeyError,
+    ) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error ({stage}): {msg}", file=sys.stderr)
         return 2

@@ -62,7 +62,7 @@ def params_hash(section: Any) -> str:
 class DatasetConfig:
     """One entry of ``datasets``: where images come from.
 
-    ``source`` is a registered dataset source (``builtin``, ``kodak``, ``folder``).
+    ``source`` is a registered dataset source (``builtin``, ``kodak``, ``folder``, ``bsds500``, ``coco``).
     ``images`` optionally selects images by name; ``max_images`` keeps the first N (sorted).
     ``references`` are URLs of published RD curves (CompressAI results-JSON) for this set.
     """
@@ -131,7 +131,7 @@ def load_dataset(params: Mapping[str, Any], name: str, source: str = "params.yam
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: datasets.{name} must be a mapping")
     if "source" not in raw:
-        raise ConfigError(f"{source}: datasets.{name}.source is missing (builtin, kodak or folder)")
+        raise ConfigError(f"{source}: datasets.{name}.source is missing (a registered source: builtin, kodak, folder, bsds500, coco)")
     images = raw.get("images")
     if images is not None and (not isinstance(images, list) or not all(isinstance(i, str) for i in images)):
         raise ConfigError(f"{source}: datasets.{name}.images must be a list of names")

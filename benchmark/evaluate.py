@@ -2,23 +2,35 @@
 
 Each (image, rate point) is encoded to real bytes, decoded from those bytes alone, and scored
 centrally (PSNR, MS-SSIM) against the original 8-bit image. Images are processed in parallel
-worker processes (one thread each). The output is a tidy CSV, one row per (image, rate point),
-written atomically; see ``RESULT_COLUMNS``.
+worker processes (one thread each), except for codecs with ``in_process`` (torch models),
+which run in the main process one image after another with torch using all threads (for the
+metrics and model estimates; the learned codec pins its own entropy coding to one thread so that
+its bitstreams do not depend on the thread count, see ``benchmark.codecs.learned``). The output
+is a tidy CSV, one row per (image, rate point), written atomically; see ``RESULT_COLUMNS``.
+
+Two checks come with every row: ``decode_check`` compares the pixels decoded here with the
+encoder's own decode of the same bytes (codecs that report one, see ``Encoded``): "ok",
+"mismatch" (a warning naming the image and rate point is printed, the row is kept, and the
+final summary counts mismatches) or "n/a". ``bpp_estimated`` is the model's own estimate of the
+rate (NaN for codecs without a model); ``bpp`` is always measured from the bytes. Before any
+coding, no evaluation image may be among the training images of the checkpoint that would code
+it (``TrainingLeakError``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from benchmark.codecs import Codec, CodecError, build_codec
+from benchmark.codecs import Codec, CodecError, TrainingLeakError, build_codec
 from benchmark.config import load_codec, read_params
 from benchmark.data.images import ManifestRow, load_rgb8, pixel_sha256, read_manifest
 from benchmark.metrics import distortion_metrics
@@ -37,8 +49,19 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def evaluate_image(codec: Codec, image_path: str, expected_sha: str, rate_points: Sequence[float]) -> List[Dict[str, Any]]:
-    """Encode/decode one image at every rate point; rows of bpp, metrics and seconds.
+def evaluate_image(
+    codec: Codec,
+    image_path: str,
+    expected_sha: str,
+    rate_points: Sequence[float],
+    on_rate_point: Optional[Callable[[float], None]] = None,
+) -> List[Dict[str, Any]]:
+    """Encode/decode one image at every rate point; rows of bpp, metrics, seconds and checks.
+
+    ``encode_s`` is the encoder's own time for the bytes (``Encoded.encode_s``) when the codec
+    reports it, else the wall time of ``encode_verbose``; ``decode_s`` the wall time of
+    ``decode`` (seconds). ``decode_check`` is "ok", "mismatch" or "n/a"; ``bpp_estimated`` is
+    ``estimated_bits / (H * W)`` or NaN. ``on_rate_point(rp)`` is called before each rate point.
 
     Raises ``CodecError`` naming the image and rate point if a codec fails or returns an image
     of the wrong shape/dtype, and ``ValueError`` if the image's pixels differ from the manifest.
@@ -49,16 +72,23 @@ def evaluate_image(codec: Codec, image_path: str, expected_sha: str, rate_points
     h, w, _ = image.shape
     rows = []
     for rp in rate_points:
+        if on_rate_point is not None:
+            on_rate_point(rp)
         t0 = time.perf_counter()
         try:
-            data = codec.encode(image, rp)
+            enc = codec.encode_verbose(image, rp)
             t1 = time.perf_counter()
-            rec = codec.decode(bytes(data))
+            data = bytes(enc.data)
+            rec = codec.decode(data)
             t2 = time.perf_counter()
         except CodecError as e:
             raise CodecError(f"{image_path} at rate point {rp}: {e}") from e
         if rec.shape != image.shape or rec.dtype != image.dtype:
             raise CodecError(f"{image_path} at rate point {rp}: decoded {rec.dtype}{rec.shape}, expected uint8{image.shape}")
+        if enc.reconstruction_sha256 is None:
+            check = "n/a"
+        else:
+            check = "ok" if pixel_sha256(rec) == enc.reconstruction_sha256 else "mismatch"
         m = distortion_metrics(image, rec)
         rows.append(
             {
@@ -68,11 +98,28 @@ def evaluate_image(codec: Codec, image_path: str, expected_sha: str, rate_points
                 "bytes": len(data),
                 "bpp": 8.0 * len(data) / (h * w),
                 **m,
-                "encode_s": t1 - t0,
+                "encode_s": enc.encode_s if enc.encode_s is not None else t1 - t0,
                 "decode_s": t2 - t1,
+                "bpp_estimated": enc.estimated_bits / (h * w) if enc.estimated_bits is not None else math.nan,
+                "decode_check": check,
             }
         )
     return rows
+
+
+def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Sequence[ManifestRow]) -> None:
+    """Raise ``TrainingLeakError`` naming the image and the checkpoint if any image of
+    ``manifest`` is among the training images of the model ``codec`` uses at any of
+    ``rate_points`` (``Codec.training_image_hashes``; codecs without a model have none)."""
+    for rp in rate_points:
+        hashes = codec.training_image_hashes(rp)
+        for row in manifest:
+            if row.pixel_sha256 in hashes:
+                source = codec.model_source(rp) or f"the model at {type(codec).rate_param}={rp}"
+                raise TrainingLeakError(
+                    f"image {row.name!r} ({row.file}) is one of the training images of {source}: "
+                    "a model must never be evaluated on an image it was trained on"
+                )
 
 
 def _run_one(args):
@@ -91,12 +138,37 @@ def evaluate(
     workers: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run ``codec`` over all images of ``manifest``; returns the tidy result table (RESULT_COLUMNS)."""
+    """Run ``codec`` over all images of ``manifest``; returns the tidy result table (RESULT_COLUMNS).
+
+    ``workers``: worker processes (0 = one per CPU core); for ``in_process`` codecs, the number
+    of torch threads in the main process instead (restored afterwards). Each "mismatch" of the
+    decode check prints a warning line to stderr naming the image and rate point. Raises
+    ``TrainingLeakError`` before coding anything if an image is a training image of the model.
+    """
     n_workers = workers or os.cpu_count() or 1
+    check_training_leak(codec, rate_points, manifest)
     jobs = [(codec, row, str(data_dir / row.file), list(rate_points)) for row in manifest]
     bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress or tqdm is None, file=sys.stderr) if tqdm else None
     by_image: Dict[str, List[Dict[str, Any]]] = {}
-    if n_workers == 1 or len(jobs) == 1:
+    if type(codec).in_process:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(n_workers)
+        rate_param = type(codec).rate_param
+
+        def show(rp: float) -> None:
+            if bar:
+                bar.set_postfix_str(f"{rate_param}={rp:g}")
+
+        try:
+            for c, row, path, rps in jobs:
+                by_image[row.name] = evaluate_image(c, path, row.pixel_sha256, rps, on_rate_point=show)
+                if bar:
+                    bar.update()
+        finally:
+            torch.set_num_threads(threads)
+    elif n_workers == 1 or len(jobs) == 1:
         _worker_init()
         results = map(_run_one, jobs)
         for name, rows in results:
@@ -115,6 +187,12 @@ def evaluate(
     records = []
     for row in manifest:
         for r in by_image[row.name]:
+            if r["decode_check"] == "mismatch":
+                print(
+                    f"WARNING: {dataset}/{codec_name}: decode check MISMATCH for image {row.name} at "
+                    f"{type(codec).rate_param}={r['rate_point']}: the pixels decoded here differ from the encoder's",
+                    file=sys.stderr,
+                )
             records.append(
                 {"dataset": dataset, "codec": codec_name, "rate_param": type(codec).rate_param, "image": row.name, **r, **prov}
             )
@@ -126,28 +204,42 @@ def build_parser() -> argparse.ArgumentParser:
         prog="benchmark evaluate",
         description="Encode every image of a fetched data set with one codec at each of its rate points, "
         "decode the real bitstreams, and write one CSV row per (image, rate point): bytes, bpp, PSNR, "
-        "MS-SSIM, MS-SSIM dB, encode/decode seconds and provenance.",
+        "MS-SSIM, MS-SSIM dB, encode/decode seconds, the decode check, the model's estimated bpp (learned "
+        "codecs) and provenance.",
     )
     p.add_argument("--params", default="params.yaml", help="params file (reads codecs.<codec> and evaluate.workers)")
     p.add_argument("--dataset", required=True, help="data set name (for the dataset column)")
     p.add_argument("--codec", required=True, help="entry of `codecs` in params.yaml")
     p.add_argument("--data", required=True, type=Path, help="fetched data set directory (with manifest.csv)")
     p.add_argument("--out", required=True, type=Path, help="output CSV")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: evaluate.workers; 0 = all cores)")
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="worker processes, or torch threads for in-process (learned) codecs (default: evaluate.workers; 0 = all cores)",
+    )
+    p.add_argument("--models", type=Path, default=Path("models"), help="directory of trained checkpoints, <model>/q<quality>.pt (default: models)")
     return p
+
+
+def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int, out: "str | Path") -> str:
+    """The stage's final line: sizes, mean bpp and PSNR, and the decode-check counts."""
+    checks = df["decode_check"].value_counts()
+    n_checked = int(checks.get("ok", 0) + checks.get("mismatch", 0))
+    mismatches = int(checks.get("mismatch", 0))
+    check = f"decode check: {mismatches} mismatch(es) in {n_checked} checked" if n_checked else "decode check: n/a"
+    return (
+        f"{label}: {n_images} images x {n_rate_points} rate points -> {out} "
+        f"(mean bpp {df.bpp.mean():.3f}, mean PSNR {df.psnr.mean():.2f} dB; {check})"
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     params = read_params(args.params)
     cfg = load_codec(params, args.codec, source=args.params)
-    codec = build_codec(cfg.codec, cfg.options)
+    codec = build_codec(cfg.codec, cfg.options, models_dir=args.models)
     workers = args.workers if args.workers is not None else int((params.get("evaluate") or {}).get("workers", 0))
     manifest = read_manifest(args.data)
     df = evaluate(args.codec, codec, cfg.rate_points, manifest, args.data, args.dataset, cfg.hash, workers=workers)
     write_csv_atomic(df, args.out)
-    print(
-        f"{args.dataset}/{args.codec}: {len(manifest)} images x {len(cfg.rate_points)} rate points -> {args.out} "
-        f"(mean bpp {df.bpp.mean():.3f}, mean PSNR {df.psnr.mean():.2f} dB)"
-    )
+    print(summary_line(df, f"{args.dataset}/{args.codec}", len(manifest), len(cfg.rate_points), args.out))
     return 0

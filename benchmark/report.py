@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Summarize per-image results of one data set into summary.csv, bd_rate.csv/.md, "
         "metrics.json, RD figures (PNG + PDF) and CompressAI-format JSON curves.",
     )
-    p.add_argument("--params", default="params.yaml", help="params file (reads report and evaluate.codecs)")
+    p.add_argument("--params", default="params.yaml", help="params file (reads report, evaluate.codecs and evaluate.learned)")
     p.add_argument("--dataset", required=True, help="data set name (figure titles)")
     p.add_argument("--results", required=True, type=Path, help="directory of per-codec CSVs from evaluate")
     p.add_argument("--data", required=True, type=Path, help="fetched data set directory (for references/)")
@@ -257,9 +257,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     params = read_params(args.params)
     cfg = load_report(params, source=args.params)
-    codecs = list((params.get("evaluate") or {}).get("codecs") or [])
+    ev = params.get("evaluate") or {}
+    codecs = list(ev.get("codecs") or []) + list(ev.get("learned") or [])
     if not codecs:
-        raise ResultsError(f"{args.params}: evaluate.codecs is empty")
+        raise ResultsError(f"{args.params}: evaluate.codecs and evaluate.learned are empty")
     written = report(args.dataset, codecs, args.results, args.data, args.out, cfg)
     print(f"report {args.dataset}: " + ", ".join(str(p) for p in written.values()))
     print((args.out / "bd_rate.md").read_text())

@@ -2,7 +2,13 @@
 
 One row per (dataset, codec, rate point, image). Units: ``bytes`` (the whole bitstream),
 ``bpp`` = 8 * bytes / (H * W), ``psnr`` and ``ms_ssim_db`` in dB, ``ms_ssim`` in [0, 1],
-``mse`` on the [0, 255] scale, ``encode_s``/``decode_s`` in seconds (wall clock, one thread).
+``mse`` on the [0, 255] scale, ``encode_s``/``decode_s`` in seconds (wall clock; one thread,
+or all threads of the machine for in-process codecs such as learned ones).
+
+After the measures come the codec's own reports: ``bpp_estimated`` (the model's estimate,
+``-sum(log2 likelihoods) / (H * W)``; NaN for codecs without a model; never used as the rate)
+and ``decode_check`` ("ok": the pixels decoded by the evaluation equal the encoder's decode of the
+same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from benchmark.fileio import atomic_write
 
 KEY_COLUMNS = ["dataset", "codec", "rate_param", "rate_point", "image"]
 MEASURE_COLUMNS = ["height", "width", "bytes", "bpp", "mse", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
+CODEC_REPORT_COLUMNS = ["bpp_estimated", "decode_check"]
 PROVENANCE_COLUMNS = ["codec_library", "packages", "git_rev", "params_hash", "device"]
-RESULT_COLUMNS = KEY_COLUMNS + MEASURE_COLUMNS + PROVENANCE_COLUMNS
+RESULT_COLUMNS = KEY_COLUMNS + MEASURE_COLUMNS + CODEC_REPORT_COLUMNS + PROVENANCE_COLUMNS
+DECODE_CHECK_VALUES = ("ok", "mismatch", "n/a")
 
 # Means over images per rate point; bpp and metrics are averaged per image (CompressAI's convention).
 SUMMARY_MEASURES = ["bpp", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
@@ -37,8 +45,10 @@ def write_csv_atomic(df: pd.DataFrame, path: "str | os.PathLike[str]") -> None:
 def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
     """Read and validate a per-image results CSV written by ``evaluate``.
 
-    Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, or has
-    duplicate (rate point, image) rows.
+    Files written before ``bpp_estimated``/``decode_check`` existed are accepted: the columns
+    are added as NaN and "n/a" (pandas also reads a stored "n/a" as NaN; it is restored).
+    Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, has
+    duplicate (rate point, image) rows, or a ``decode_check`` value other than ok/mismatch/n/a.
     """
     path = Path(path)
     if not path.is_file():
@@ -52,6 +62,15 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
         raise ResultsError(f"{path}: missing columns {missing}")
     if df.empty:
         raise ResultsError(f"{path}: no rows")
+    after = df.columns.get_loc("decode_s") + 1 if "decode_s" in df.columns else len(df.columns)
+    if "bpp_estimated" not in df.columns:
+        df.insert(after, "bpp_estimated", np.nan)
+    if "decode_check" not in df.columns:
+        df.insert(df.columns.get_loc("bpp_estimated") + 1, "decode_check", "n/a")
+    df["decode_check"] = df["decode_check"].fillna("n/a")
+    bad = ~df["decode_check"].isin(DECODE_CHECK_VALUES)
+    if bad.any():
+        raise ResultsError(f"{path}: decode_check must be one of {list(DECODE_CHECK_VALUES)}, got {df.decode_check[bad].iloc[0]!r}")
     dup = df.duplicated(["codec", "rate_point", "image"])
     if dup.any():
         raise ResultsError(f"{path}: duplicate (codec, rate_point, image) rows, e.g. {df[dup].iloc[0][['codec', 'rate_point', 'image']].tolist()}")

@@ -18,15 +18,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_committed_params_load_completely():
     params = read_params(ROOT / "params.yaml")
-    for name in params["evaluate"]["codecs"]:
+    from benchmark.codecs import build_codec
+
+    for name in params["evaluate"]["codecs"] + params["evaluate"]["learned"]:
         cfg = load_codec(params, name)
-        from benchmark.codecs import build_codec
 
         build_codec(cfg.codec, cfg.options)  # every committed option is valid
     for name in params["datasets"]:
         load_dataset(params, name)
     assert load_report(params).anchor in params["evaluate"]["codecs"]
     load_check(params)
+
+
+def test_learned_codecs_use_trained_rate_points():
+    params = read_params(ROOT / "params.yaml")
+    qualities = set(params["train"]["qualities"])
+    for name in params["evaluate"]["learned"]:
+        cfg = load_codec(params, name)
+        assert cfg.codec == "learned" and cfg.options["model"] == name  # dvc.yaml: models/<codec name>
+        assert name in params["train"]["models"] and set(cfg.rate_points) <= qualities, name
 
 
 def test_unquoted_chroma_notation_stays_a_string(tmp_path):

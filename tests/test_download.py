@@ -1,11 +1,10 @@
 """benchmark.data.download against a local HTTP server: retries, verification, mirror, atomicity."""
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from localserver import LocalServer
 
 from benchmark.data.download import DownloadError, fetch_url, mirror_path, sha256_file
 
@@ -13,40 +12,11 @@ BODY = b"hello benchmark\n" * 100
 UNREACHABLE = "http://127.0.0.1:9/files/data.bin"  # discard port: nothing listens
 
 
-class _Server:
-    """Serves ``routes[path] = [(status, body), ...]``, one entry per request (the last repeats)."""
-
-    def __init__(self):
-        self.routes = {}
-        self.hits = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.hits[self.path] = server.hits.get(self.path, 0) + 1
-                plan = server.routes.get(self.path, [(404, b"not found")])
-                status, body = plan[min(server.hits[self.path], len(plan)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-
 @pytest.fixture
 def server():
-    s = _Server()
+    s = LocalServer()
     yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-    s.thread.join()
+    s.close()
 
 
 def _sha_check(expected):
@@ -85,21 +55,21 @@ def test_retry_after_503(server, tmp_path):
     server.routes["/flaky"] = [(503, b"busy"), (200, BODY)]
     fetch_url(server.url + "/flaky", tmp_path / "f", backoff=0.01)
     assert (tmp_path / "f").read_bytes() == BODY
-    assert server.hits["/flaky"] == 2
+    assert server.hits.count("/flaky") == 2
 
 
 def test_persistent_503_gives_up(server, tmp_path):
     server.routes["/down"] = [(503, b"busy")]
     with pytest.raises(DownloadError, match=r"/down: .*network.* 3 attempt\(s\): HTTP 503"):
         fetch_url(server.url + "/down", tmp_path / "f", retries=2, backoff=0.01)
-    assert server.hits["/down"] == 3
+    assert server.hits.count("/down") == 3
     assert list(tmp_path.iterdir()) == []
 
 
 def test_404_fails_fast(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch_url(server.url + "/missing.png", tmp_path / "m.png", retries=3, backoff=5.0)
-    assert server.hits["/missing.png"] == 1
+    assert server.hits.count("/missing.png") == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -140,7 +110,7 @@ def test_mirror_miss_falls_back_to_network(server, tmp_path):
     server.routes["/only-online.bin"] = [(200, BODY)]
     (tmp_path / "mirror").mkdir()
     fetch_url(server.url + "/only-online.bin", tmp_path / "o.bin", mirror=tmp_path / "mirror")
-    assert (tmp_path / "o.bin").read_bytes() == BODY and server.hits["/only-online.bin"] == 1
+    assert (tmp_path / "o.bin").read_bytes() == BODY and server.hits.count("/only-online.bin") == 1
 
 
 def test_corrupt_mirror_file_is_an_error_without_network_fallback(server, tmp_path):

@@ -31,9 +31,11 @@ def project(tmp_path_factory):
     if dvc is None:
         pytest.skip("dvc is not installed")
     work = tmp_path_factory.mktemp("proj")
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files:
-        if f.startswith(("results/", "tests/")) or f == "dvc.lock":
+        if f.startswith(("results/", "tests/", "models/")) or f == "dvc.lock" or not (ROOT / f).exists():
             continue
         (work / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, work / f)
@@ -44,6 +46,15 @@ def project(tmp_path_factory):
     p["evaluate"]["codecs"] = ["jpeg", "webp"]
     p["codecs"]["jpeg"]["rate_points"] = [20, 50, 80]
     p["codecs"]["webp"]["rate_points"] = [20, 50, 80]
+    # One learned codec through the real model stage, with a tiny budget.
+    p["datasets"]["builtin-train"]["images"] = ["ihc"]
+    p["train"]["models"] = ["bmshj2018-hyperprior"]
+    p["train"]["qualities"] = [2, 6]
+    quick = p["train"]["budgets"]["quick"]
+    quick["sizes"]["bmshj2018-hyperprior"] = {"N": 16, "M": 24}
+    quick.update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
+    p["evaluate"]["learned"] = ["bmshj2018-hyperprior"]
+    p["codecs"]["bmshj2018-hyperprior"]["rate_points"] = [2, 6]
     with open(work / "params.yaml", "w") as f:
         yaml.dump(p, f)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -57,9 +68,23 @@ def project(tmp_path_factory):
 def test_repro_then_noop_then_one_codec(project):
     work, dvc, env = project
     first = _run([dvc, "repro"], work, env)
-    assert _ran(first) == ["evaluate@builtin-jpeg", "evaluate@builtin-webp", "fetch@builtin", "report@builtin"]
-    for f in ("per_image/jpeg.csv", "per_image/webp.csv", "bd_rate.md", "metrics.json", "figures/rd-psnr.png"):
+    assert _ran(first) == [
+        "evaluate-learned@builtin-bmshj2018-hyperprior",
+        "evaluate@builtin-jpeg",
+        "evaluate@builtin-webp",
+        "fetch-train",
+        "fetch@builtin",
+        "model@bmshj2018-hyperprior-2",
+        "model@bmshj2018-hyperprior-6",
+        "report@builtin",
+    ]
+    for f in ("per_image/jpeg.csv", "per_image/webp.csv", "per_image/bmshj2018-hyperprior.csv", "bd_rate.md", "metrics.json", "figures/rd-psnr.png"):
         assert (work / "results" / "builtin" / f).is_file(), f
+    import pandas as pd
+
+    learned = pd.read_csv(work / "results/builtin/per_image/bmshj2018-hyperprior.csv")
+    assert sorted(learned.rate_point.unique()) == [2, 6] and (learned.decode_check == "ok").all()
+    assert (work / "models/bmshj2018-hyperprior/q2.log.csv").is_file()
 
     again = _run([dvc, "repro"], work, env)
     assert _ran(again) == [] and "Data and pipelines are up to date" in again
@@ -71,6 +96,5 @@ def test_repro_then_noop_then_one_codec(project):
         yaml.dump(p, f)
     third = _run([dvc, "repro"], work, env)
     assert _ran(third) == ["evaluate@builtin-webp", "report@builtin"]
-    import pandas as pd
 
     assert sorted(pd.read_csv(work / "results/builtin/per_image/webp.csv").rate_point.unique()) == [20, 50, 80, 90]

@@ -218,6 +218,15 @@ def test_check_errors_on_missing_baseline_file(results_dir, tmp_path, capsys):
     assert rc == 2 and "results file not found" in out.err
 
 
+def test_check_fails_on_decode_mismatch(results_dir, baseline, tmp_path, capsys):
+    def mismatch(df):
+        df["decode_check"] = df["decode_check"].astype(object)  # "n/a" is read back as NaN
+        df.loc[(df.image == "coffee") & (df.rate_point == 50), "decode_check"] = "mismatch"
+
+    rc, out = _run_check(_fresh(results_dir, tmp_path, mismatch), baseline, tmp_path, capsys)
+    assert rc == 1 and "codec=jpeg rate_point=50 image=coffee decode_check" in out.out
+
+
 def test_check_tolerance_edges():
     tol = check_stage.CheckConfig(bpp_rel=0.01, psnr=0.05, ms_ssim_db=0.05)
     base = pd.DataFrame({"codec": ["c"], "rate_point": [1], "image": ["i"], "bpp": [1.0], "psnr": [30.0], "ms_ssim_db": [15.0]})

@@ -3,7 +3,17 @@
 Importing this package registers the built-in codecs in ``CODECS``.
 """
 
-from benchmark.codecs import classical  # noqa: F401  (registers the classical codecs)
-from benchmark.codecs.base import CODECS, Codec, CodecError, build_codec
+from benchmark.codecs import (
+    classical,  # noqa: F401  (registers the classical codecs)
+    learned,  # noqa: F401  (registers the learned codec)
+)
+from benchmark.codecs.base import (
+    CODECS,
+    Codec,
+    CodecError,
+    Encoded,
+    TrainingLeakError,
+    build_codec,
+)
 
-__all__ = ["CODECS", "Codec", "CodecError", "build_codec"]
+__all__ = ["CODECS", "Codec", "CodecError", "Encoded", "TrainingLeakError", "build_codec"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Dict, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional, Union
 
 import numpy as np
 
@@ -12,6 +14,30 @@ from benchmark.registry import Registry
 
 class CodecError(RuntimeError):
     """A codec failed to encode or decode, or was configured wrongly; the message says which."""
+
+
+class TrainingLeakError(CodecError):
+    """An evaluation image is among the training images of the model that would code it."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What ``Codec.encode_verbose`` returns.
+
+    ``data``: the complete bitstream (every byte counts in bpp). ``reconstruction_sha256``: hex
+    SHA-256 (``benchmark.data.images.pixel_sha256``) of the uint8 (H, W, 3) image the encoder
+    side decoded from ``data``, kept outside the bitstream so the evaluation can check that its
+    own decode gives the same pixels; None when the codec does not provide it.
+    ``estimated_bits``: the model's own estimate of the bits, ``-sum(log2(likelihoods))`` of its
+    forward pass (not a measurement; None when the codec has no model). ``encode_s``: seconds the
+    encoder took to produce ``data`` alone (without the extra work of ``encode_verbose``), or
+    None, in which case the caller times ``encode_verbose`` as a whole.
+    """
+
+    data: bytes
+    reconstruction_sha256: Optional[str] = None
+    estimated_bits: Optional[float] = None
+    encode_s: Optional[float] = None
 
 
 class Codec(abc.ABC):
@@ -26,14 +52,22 @@ class Codec(abc.ABC):
     Subclasses set ``rate_param``, ``defaults`` (their options and default values) and
     ``choices`` (allowed values of enumerated options); unknown options and values outside
     ``choices`` raise ``CodecError`` at construction. A codec must be picklable (it is sent to
-    worker processes) and should use one thread: the benchmark parallelizes over images.
+    worker processes) and should use one thread: the benchmark parallelizes over images, unless
+    the class sets ``in_process = True`` (torch models): the evaluate stage then runs it in the
+    main process, one image after another, with torch using all threads.
+
+    ``models_dir`` (a directory or None) is where codecs that need files (trained checkpoints)
+    find them; the evaluate stage passes its ``--models`` argument. Codecs that need no files
+    ignore it.
     """
 
     rate_param: ClassVar[str] = "quality"
     defaults: ClassVar[Dict[str, Any]] = {}
     choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
+    in_process: ClassVar[bool] = False
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, models_dir: Optional[Union[str, Path]] = None, **options: Any) -> None:
+        self.models_dir: Optional[Path] = Path(models_dir) if models_dir is not None else None
         unknown = set(options) - set(self.defaults)
         if unknown:
             raise CodecError(
@@ -54,6 +88,21 @@ class Codec(abc.ABC):
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a bitstream made by ``encode`` into a uint8 (H, W, 3) image."""
 
+    def encode_verbose(self, image: np.ndarray, rate_point: float) -> Encoded:
+        """``encode`` plus what the codec can tell about it (see ``Encoded``). The default gives
+        the bytes only; codecs with a model override it."""
+        return Encoded(self.encode(image, rate_point))
+
+    def training_image_hashes(self, rate_point: float) -> FrozenSet[str]:
+        """``pixel_sha256`` of the images the model used at ``rate_point`` was trained on (empty
+        for codecs without a trained model). The evaluate stage refuses to code these."""
+        return frozenset()
+
+    def model_source(self, rate_point: float) -> str:
+        """Where the model used at ``rate_point`` comes from (a checkpoint path), for messages;
+        empty for codecs without a model file."""
+        return ""
+
     @classmethod
     def library_version(cls) -> str:
         """The codec library and version that does the work, e.g. ``libjpeg-turbo 3.1.0``."""
@@ -63,6 +112,11 @@ class Codec(abc.ABC):
 CODECS: Registry[type] = Registry("codec")
 
 
-def build_codec(codec: str, options: Mapping[str, Any]) -> Codec:
-    """Instantiate the codec class registered as ``codec`` with ``options``."""
-    return CODECS.get(codec)(**dict(options))
+def build_codec(codec: str, options: Mapping[str, Any], models_dir: Optional[Union[str, Path]] = None) -> Codec:
+    """Instantiate the codec class registered as ``codec`` with ``options`` and ``models_dir``.
+
+    Raises ``KeyError`` for an unknown codec name and ``CodecError`` for bad options.
+    """
+    if "models_dir" in options:
+        raise CodecError(f"{codec}: models_dir is not an option; it comes from the evaluate stage's --models")
+    return CODECS.get(codec)(models_dir=models_dir, **dict(options))

@@ -1,4 +1,5 @@
-"""Data set sources (``builtin``, ``kodak``, ``folder``) and ``fetch_dataset``, which builds a data directory.
+"""Data set sources (``builtin``, ``kodak``, ``folder``, ``bsds500``, ``coco``) and ``fetch_dataset``,
+which builds a data directory.
 
 A data directory holds::
 
@@ -15,20 +16,25 @@ list of ``(file, reason)`` for inputs it skipped.
 from __future__ import annotations
 
 import csv
+import functools
+import importlib.resources
 import json
 import os
+import random
+import re
 import secrets
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from benchmark.config import ConfigError, DatasetConfig
-from benchmark.data.download import fetch_url
+from benchmark.data.download import DownloadError, fetch_url, sha256_file
 from benchmark.data.images import (
     IMAGE_SUFFIXES,
     ImageError,
@@ -266,6 +272,276 @@ def builtin(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> 
         arr = load_rgb8(path)
         save_png_atomic(arr, images_dir / f"{name}.png")
         rows.append(_row(name, images_dir, arr, f"{info.package} {_package_version(info.package)}: {info.file}"))
+    return rows, []
+
+
+# --- downloaded JPEGs (bsds500, coco) ----------------------------------------------------------
+
+
+def _fetch_decoded(
+    url: str, scratch: Path, *, mirror: Optional[Path], sha256: Optional[str], what: str
+) -> np.ndarray:
+    """Fetch ``url`` (mirror first) into the directory ``scratch``, check the SHA-256 of its file
+    bytes against ``sha256`` (if given) and decode it with ``load_rgb8`` (default minimum side).
+    Returns the ``(H, W, 3) uint8`` pixels; the downloaded file is deleted again.
+
+    Raises ``DownloadError`` naming the URL if it cannot be fetched (after ``fetch_url``'s retries),
+    its hash differs (message names ``what`` and both hashes) or it does not decode.
+    """
+    decoded: List[np.ndarray] = []
+
+    def verify(tmp: Path) -> None:
+        if sha256 is not None:
+            actual = sha256_file(tmp)
+            if actual != sha256:
+                raise ValueError(f"{what}: file SHA-256 is {actual}, expected {sha256}")
+        decoded.append(load_rgb8(tmp))  # an ImageError is a ValueError: fetch_url reports it
+
+    dest = fetch_url(url, scratch / unquote(urlsplit(url).path).rsplit("/", 1)[-1], mirror=mirror, verify=verify)
+    dest.unlink()
+    return decoded[-1]
+
+
+# --- bsds500 -----------------------------------------------------------------------------------
+
+BSDS500_COMMIT = "a04b7c6c3a9f0ace74bf205c72a43d32e1c72722"
+BSDS500_URL = (
+    f"https://raw.githubusercontent.com/BIDS/BSDS500/{BSDS500_COMMIT}/BSDS500/data/images/{{split}}/{{id}}.jpg"
+)
+BSDS500_SPLITS = ("train", "val", "test")
+BSDS500_DEFAULT_SPLITS = ("train", "val")
+BSDS500_SHA256_FILE = "bsds500_sha256.txt"  # package data beside this module
+_SHA256_LINE = re.compile(r"^([0-9a-f]{64})  (train|val|test)/(\d+)\.jpg$")
+
+
+@functools.lru_cache(maxsize=None)
+def bsds500_sha256() -> Dict[str, str]:
+    """Image name (``<split>-<id>``, e.g. ``train-100075``) -> SHA-256 of the JPEG file's bytes at
+    ``BSDS500_URL``, read from the package data file ``benchmark/data/bsds500_sha256.txt``
+    (sha256sum format, ``#`` comments; 200 train, 100 val and 200 test images).
+
+    Raises ``RuntimeError`` naming the file and line if the installed package's copy is malformed.
+    """
+    res = importlib.resources.files("benchmark.data").joinpath(BSDS500_SHA256_FILE)
+    table: Dict[str, str] = {}
+    for line_no, line in enumerate(res.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _SHA256_LINE.match(line)
+        if m is None or f"{m[2]}-{m[3]}" in table:
+            raise RuntimeError(f"{res}: line {line_no}: expected '<sha256>  <split>/<id>.jpg' (once), got {line!r}")
+        table[f"{m[2]}-{m[3]}"] = m[1]
+    return table
+
+
+def _bsds500_splits(cfg: DatasetConfig) -> Tuple[str, ...]:
+    splits = cfg.raw.get("splits", list(BSDS500_DEFAULT_SPLITS))
+    if (
+        not isinstance(splits, (list, tuple))
+        or not splits
+        or any(s not in BSDS500_SPLITS for s in splits)
+        or len(set(splits)) != len(splits)
+    ):
+        raise ConfigError(
+            f"datasets.{cfg.name}.splits must be a non-empty list of distinct splits out of "
+            f"{list(BSDS500_SPLITS)}, got {splits!r}"
+        )
+    return tuple(splits)
+
+
+@DATASET_SOURCES.register("bsds500")
+def bsds500(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """BSDS500 images (Arbelaez et al., TPAMI 2011; 481x321 or 321x481 JPEGs) from the BIDS/BSDS500
+    GitHub repository at commit ``BSDS500_COMMIT``, named ``<split>-<id>`` (e.g. ``train-100075``).
+
+    Params (``datasets.<name>``): ``splits`` (list out of ``train``, ``val``, ``test``; default
+    ``[train, val]``, the 300 training images), ``images`` (names to keep, all in ``splits``) and
+    ``max_images`` (the first N of the sorted names). Each JPEG is fetched with ``fetch_url``
+    (mirror first), its file bytes checked against ``bsds500_sha256()``, decoded once by the
+    installed Pillow (``load_rgb8``) and stored as a lossless ``<name>.png``; the manifest's
+    pixel hashes pin those decoded pixels. The JPEG itself is not kept.
+
+    Raises ``ConfigError`` for bad ``splits`` or names not in them, ``DownloadError`` (naming the
+    URL, and for a wrong file ``<split>/<id>.jpg`` with both hashes) if a file cannot be fetched,
+    differs from the pinned one or does not decode.
+    """
+    splits = _bsds500_splits(cfg)
+    table = bsds500_sha256()
+    known = [n for n in table if n.split("-", 1)[0] in splits]
+    unknown = sorted(set(cfg.images or ()) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"datasets.{cfg.name}.images: unknown image(s) {unknown} for source 'bsds500' with splits "
+            f"{list(splits)}; names are <split>-<id>, e.g. {known[0]} (list: benchmark/data/{BSDS500_SHA256_FILE})"
+        )
+    rows: List[ManifestRow] = []
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=images_dir.parent) as scratch:
+        for name in _select(cfg, known):
+            split, image_id = name.split("-", 1)
+            url = BSDS500_URL.format(split=split, id=image_id)
+            arr = _fetch_decoded(url, Path(scratch), mirror=mirror, sha256=table[name], what=f"{split}/{image_id}.jpg")
+            save_png_atomic(arr, images_dir / f"{name}.png")
+            rows.append(_row(name, images_dir, arr, url))
+    return rows, []
+
+
+# --- coco --------------------------------------------------------------------------------------
+
+COCO_BASE_URL = "http://images.cocodataset.org"
+COCO_URL = "{base_url}/{split}/{id:012d}.jpg"
+COCO_DEFAULT_SPLIT = "train2017"
+_COCO_FILE = re.compile(r"^(\d{12})\.jpg$")
+
+
+def _coco_id(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ConfigError(f"{where}: a COCO image id must be a non-negative integer, got {v!r}")
+    return v
+
+
+def _coco_ids_file(path: Path, key: str) -> List[int]:
+    """Ids from a text file, one integer a line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{key}: cannot read the id list {path} ({e})") from None
+    ids = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            if not line.isdigit():
+                raise ConfigError(f"{key}: {path}: line {line_no}: expected an integer COCO image id, got {line!r}")
+            ids.append(int(line))
+    return ids
+
+
+def _coco_sha256(value: Any, key: str) -> Dict[int, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of image id -> SHA-256 of the JPEG file, got {value!r}")
+    table = {}
+    for k, v in value.items():
+        image_id = int(k) if isinstance(k, str) and k.isdigit() else _coco_id(k, key)
+        if not isinstance(v, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ConfigError(f"{key}.{k}: expected a 64-digit hex SHA-256, got {v!r}")
+        table[image_id] = v.lower()
+    return table
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def coco_select(cfg: DatasetConfig) -> List[int]:
+    """The COCO image ids a ``coco`` data set uses, sorted (see ``coco`` for the params).
+
+    Candidates are ``ids``, else the ids in ``ids_file``, else the ids of the ``<id:012d>.jpg``
+    files in ``local_path``; duplicates are dropped and the rest sorted. With ``count``, the
+    subset ``sorted(random.Random(seed).sample(candidates, count))`` (``seed`` default 0; CPython's
+    ``sample`` algorithm, unchanged for years but not promised forever: the manifest records the
+    outcome). ``max_images`` then keeps the first N. Raises ``ConfigError`` naming the key.
+    """
+    raw, key = cfg.raw, f"datasets.{cfg.name}"
+    if cfg.images is not None:
+        raise ConfigError(f"{key}.images: the coco source selects images by `ids`/`ids_file`, not by name")
+    if raw.get("ids") is not None and raw.get("ids_file") is not None:
+        raise ConfigError(f"{key}: give `ids` or `ids_file`, not both")
+    if raw.get("ids") is not None:
+        if not isinstance(raw["ids"], list):
+            raise ConfigError(f"{key}.ids must be a list of integer image ids, got {raw['ids']!r}")
+        candidates = [_coco_id(v, f"{key}.ids") for v in raw["ids"]]
+    elif raw.get("ids_file") is not None:
+        candidates = _coco_ids_file(Path(str(raw["ids_file"])).expanduser(), f"{key}.ids_file")
+    elif raw.get("local_path") is not None:
+        local = Path(str(raw["local_path"])).expanduser()
+        if not local.is_dir():
+            raise ConfigError(f"{key}.local_path: {local} is not a directory")
+        candidates = [int(m[1]) for p in local.iterdir() if (m := _COCO_FILE.match(p.name))]
+    else:
+        raise ConfigError(f"{key}: the coco source needs `ids`, `ids_file` or `local_path`")
+    candidates = sorted(set(candidates))
+    if not candidates:
+        raise ConfigError(f"{key}: no COCO image ids to choose from (ids, ids_file or local_path is empty)")
+    if raw.get("count") is not None:
+        count = _positive_int(raw["count"], f"{key}.count")
+        seed = raw.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"{key}.seed must be an integer, got {seed!r}")
+        if count > len(candidates):
+            raise ConfigError(f"{key}.count: {count} images asked for, only {len(candidates)} ids to choose from")
+        candidates = sorted(random.Random(seed).sample(candidates, count))
+    return candidates[: cfg.max_images] if cfg.max_images is not None else candidates
+
+
+@DATASET_SOURCES.register("coco")
+def coco(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """COCO 2017 images (Lin et al., ECCV 2014; JPEGs of about 640x480), named ``<split>-<id:012d>``.
+
+    Params (``datasets.<name>``):
+
+    * ``split``: ``train2017`` (default), ``val2017``, ...
+    * which ids (see ``coco_select``): ``ids`` (list of ints) or ``ids_file`` (text file, one id a
+      line), else every ``<id:012d>.jpg`` in ``local_path``; ``count`` + ``seed`` draw a
+      deterministic subset of them; ``max_images`` keeps the first N.
+    * where the bytes come from: ``local_path`` (an extracted copy, a directory of
+      ``<id:012d>.jpg``) if given, else ``<base_url>/<split>/<id:012d>.jpg`` (``base_url``
+      default ``COCO_BASE_URL``) through ``fetch_url``: the mirror first, then the network.
+    * ``sha256``: optional mapping id -> SHA-256 of the JPEG file, checked for the ids it lists.
+
+    There is no published per-file hash list, so an image is verified by decoding it with
+    ``load_rgb8`` (8-bit RGB, at least ``MIN_SIDE`` pixels a side; greyscale JPEGs become RGB)
+    and by ``sha256`` when given; it is stored as a lossless ``<name>.png`` and the manifest's
+    pixel hash pins the decoded pixels.
+
+    Nothing is skipped silently: a training set that quietly shrinks is not reproducible. An image
+    that cannot be fetched (after ``fetch_url``'s retries; HTTP 404 fails at once), differs from
+    its ``sha256`` or does not decode raises ``DownloadError`` naming the id and the URL (for
+    ``local_path``, ``ImageError`` naming the id and the file) and no data directory is made.
+    Bad params raise ``ConfigError``.
+    """
+    key = f"datasets.{cfg.name}"
+    split = cfg.raw.get("split", COCO_DEFAULT_SPLIT)
+    if not isinstance(split, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", split):
+        raise ConfigError(f"{key}.split must be a COCO split name such as train2017, got {split!r}")
+    base_url = str(cfg.raw.get("base_url") or COCO_BASE_URL).rstrip("/")
+    hashes = _coco_sha256(cfg.raw.get("sha256"), f"{key}.sha256")
+    local = Path(str(cfg.raw["local_path"])).expanduser() if cfg.raw.get("local_path") is not None else None
+    if local is not None and not local.is_dir():
+        raise ConfigError(f"{key}.local_path: {local} is not a directory")
+    ids = coco_select(cfg)
+
+    rows: List[ManifestRow] = []
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=images_dir.parent) as scratch:
+        for image_id in ids:
+            name = f"{split}-{image_id:012d}"
+            if local is not None:
+                path = local / f"{image_id:012d}.jpg"
+                if not path.is_file():
+                    raise ImageError(f"{path}: COCO image {image_id} is not in {key}.local_path")
+                actual = sha256_file(path) if image_id in hashes else None
+                if actual != hashes.get(image_id):
+                    raise ImageError(
+                        f"{path}: COCO image {image_id}: file SHA-256 is {actual}, "
+                        f"expected {hashes[image_id]} ({key}.sha256)"
+                    )
+                try:
+                    arr = load_rgb8(path)
+                except ImageError as e:
+                    raise ImageError(f"{e} (COCO image {image_id})") from None
+                origin = str(path)
+            else:
+                origin = COCO_URL.format(base_url=base_url, split=split, id=image_id)
+                try:
+                    arr = _fetch_decoded(
+                        origin, Path(scratch), mirror=mirror, sha256=hashes.get(image_id), what=f"{image_id:012d}.jpg"
+                    )
+                except DownloadError as e:
+                    raise DownloadError(f"COCO image {image_id} ({split}): {e}") from None
+            save_png_atomic(arr, images_dir / f"{name}.png")
+            rows.append(_row(name, images_dir, arr, origin))
     return rows, []
 
 

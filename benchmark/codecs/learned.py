@@ -1,0 +1,274 @@
+"""Learned codecs: a trained CompressAI-style model per rate point, entropy-coded for real.
+
+Registered as ``learned``. The rate point is an integer quality index 1..8 (the CompressAI zoo
+convention); it names the checkpoint ``<models_dir>/<model>/q<quality>.pt`` that the DVC stage
+``model@<model>-q<quality>`` writes (``benchmark.models.checkpoint`` format).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, Iterator, Tuple
+
+import numpy as np
+
+from benchmark.codecs.base import CODECS, Codec, CodecError, Encoded
+from benchmark.codecs.container import (
+    Container,
+    ContainerError,
+    as_container_strings,
+    pack,
+    unpack,
+)
+
+QUALITIES = range(1, 9)
+PAD_MULTIPLE = 64  # 2**6: the models downsample 6 times (g_a 4x, h_a 2x), as eval_model pads
+# torch threads during compress/decompress. The entropy parameters (h_s, context model) come out
+# of float convolutions whose results depend on the thread count; for autoregressive models a
+# bitstream encoded with 2 threads and decoded with 1 decodes to other pixels. One fixed count
+# on both sides makes bitstreams reproducible; 1 is what CompressAI's eval_model uses.
+CODING_THREADS = 1
+
+
+@contextlib.contextmanager
+def _coding_threads() -> Iterator[None]:
+    """Run the block with torch using CODING_THREADS threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(CODING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _import_torch():
+    from benchmark._torchvision_compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before compressai imports torchvision
+    import torch
+    import torch.nn.functional as F
+    from compressai.ops import compute_padding
+
+    return torch, F, compute_padding
+
+
+def _check_latent_shape(c: Container) -> None:
+    """The latent shape must be the padded image size divided by a power of two (16 for
+    factorized priors, 64 for hyperpriors); anything else is corruption, refused before
+    ``decompress`` could allocate a tensor of that size."""
+    hp = -(-c.height // PAD_MULTIPLE) * PAD_MULTIPLE
+    wp = -(-c.width // PAD_MULTIPLE) * PAD_MULTIPLE
+    if not any(c.shape == (hp // f, wp // f) for f in (2**k for k in range(7))):
+        raise CodecError(f"learned: corrupt bitstream: latent shape {c.shape} does not fit a {c.height}x{c.width} image")
+
+
+@CODECS.register("learned")
+class LearnedCodec(Codec):
+    """A learned image codec: analysis transform, quantization, entropy coding (CompressAI's rANS
+    coder and its models' ``compress``/``decompress``), one trained checkpoint per rate point.
+
+    Options: ``model`` (required: the model's name, a directory under ``models_dir``),
+    ``device`` ("cpu" default, or "cuda": a ``CodecError`` if CUDA is not available),
+    ``decode_check`` (default True: ``encode_verbose`` decodes its own bytes on the encoder side
+    and reports the SHA-256 of that reconstruction; it doubles the decoding work).
+
+    Bits: ALL bytes of the container (``benchmark.codecs.container``: magic, version, model id,
+    quality, image size, latent shape, string lengths and the strings) count, so
+    ``bpp = 8 * len(bytes) / (H * W)``. ``strings_bpp(data)`` gives the strings alone, which is
+    what CompressAI's ``eval_model`` reports.
+
+    Encode: uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] (``v / 255``, as torchvision's
+    ``ToTensor``), zero-padded to multiples of 64, centred, as ``eval_model`` does
+    (``compressai.ops.compute_padding`` and ``F.pad(mode="constant", value=0)``), then
+    ``model.compress`` under ``torch.no_grad()``.
+
+    Threads: ``compress`` and ``decompress`` always run with ``CODING_THREADS`` (1) torch
+    threads, whatever the caller set, because the entropy parameters of some models (mbt2018:
+    measured) differ with the thread count and a bitstream must decode to the same pixels
+    wherever it is decoded on the same kind of machine; 1 thread is also eval_model's setting.
+    Only the forward pass of ``encode_verbose`` (the estimate) uses the caller's threads.
+
+    Decode uses only the bytes and the checkpoint the container names (by quality; its model id
+    must match the checkpoint's): ``model.decompress(strings, shape)``, the padding cropped,
+    clamped to [0, 1], ``round(255 x)`` to uint8 (H, W, 3). It never sees the original.
+
+    Loaded models are cached per instance and dropped when pickled (a pickled codec reloads its
+    checkpoints lazily). The entropy-coder tables come from the checkpoint; they are never
+    recomputed here.
+    """
+
+    rate_param = "quality"
+    defaults: Dict[str, Any] = {"model": None, "device": "cpu", "decode_check": True}
+    choices = {"device": ("cpu", "cuda"), "decode_check": (False, True)}
+    in_process = True
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if not isinstance(self.options["model"], str) or not self.options["model"]:
+            raise CodecError(f"learned: option model (the model name under the models directory) is required, got {self.options['model']!r}")
+        if self.options["device"] == "cuda":
+            torch, _, _ = _import_torch()
+            if not torch.cuda.is_available():
+                raise CodecError("learned: device 'cuda' was requested but CUDA is not available to torch")
+        if self.models_dir is None:
+            self.models_dir = Path("models")
+        self._models: Dict[int, Tuple[Any, Dict[str, Any]]] = {}
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_models"] = {}  # never pickle loaded models; reload lazily
+        return state
+
+    # ---- checkpoints ----------------------------------------------------------------------
+
+    @staticmethod
+    def _quality(rate_point: float) -> int:
+        q = int(rate_point) if float(rate_point).is_integer() else None
+        if q not in QUALITIES:
+            raise CodecError(f"learned: quality must be an integer in [{QUALITIES[0]}, {QUALITIES[-1]}], got {rate_point}")
+        return q
+
+    def checkpoint_path(self, rate_point: float) -> Path:
+        """``<models_dir>/<model>/q<quality>.pt``. Raises ``CodecError`` for a bad quality."""
+        return Path(self.models_dir) / self.options["model"] / f"q{self._quality(rate_point)}.pt"
+
+    def model_source(self, rate_point: float) -> str:
+        return str(self.checkpoint_path(rate_point))
+
+    def load(self, rate_point: float) -> Tuple[Any, Dict[str, Any]]:
+        """Load the checkpoint of quality ``rate_point`` (once; cached per instance) and return
+        (model in eval mode on the device, checkpoint metadata without the weights).
+
+        Raises ``CodecError`` naming the file (and the DVC stage that makes it) if missing,
+        and naming the file and the reason if unreadable or unfinished.
+        """
+        q = self._quality(rate_point)
+        if q not in self._models:
+            from benchmark.models.checkpoint import CheckpointError, load_model
+
+            _import_torch()
+            path = self.checkpoint_path(q)
+            if not path.is_file():
+                stage = f"model@{self.options['model']}-q{q}"
+                raise CodecError(f"{path}: checkpoint not found; it is made by the DVC stage {stage} (dvc repro {stage})")
+            try:
+                self._models[q] = load_model(path, device=self.options["device"])
+            except CheckpointError as e:
+                raise CodecError(str(e)) from e
+        return self._models[q]
+
+    def training_image_hashes(self, rate_point: float) -> FrozenSet[str]:
+        """``pixel_sha256`` of the checkpoint's training images (meta ``train_images_sha256``;
+        empty if the checkpoint does not list them, e.g. zoo weights)."""
+        _, meta = self.load(rate_point)
+        return frozenset(meta.get("train_images_sha256") or ())
+
+    # ---- coding ---------------------------------------------------------------------------
+
+    def _to_tensor(self, image: np.ndarray):
+        torch, _, _ = _import_torch()
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise CodecError(f"expected a uint8 (H, W, 3) array, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+        x = torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1).to(torch.float32).div(255)
+        return x[None].to(self.options["device"])
+
+    def _padded(self, image: np.ndarray):
+        """The (1, 3, H', W') float32 input in [0, 1], H' and W' multiples of 64, zero-padded."""
+        _, F, compute_padding = _import_torch()
+        x = self._to_tensor(image)
+        pad, _ = compute_padding(x.shape[2], x.shape[3], min_div=PAD_MULTIPLE)
+        return F.pad(x, pad, mode="constant", value=0)
+
+    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
+        """Compress a uint8 (H, W, 3) image with the checkpoint of quality ``rate_point`` into a
+        container (``bytes``). Raises ``CodecError`` for a bad image, quality or checkpoint."""
+        torch, _, _ = _import_torch()
+        from benchmark.models.checkpoint import model_id
+
+        model, meta = self.load(rate_point)
+        x = self._padded(image)
+        with torch.no_grad(), _coding_threads():
+            out = model.compress(x)
+        h, w, _ = image.shape
+        c = Container(
+            model_id=model_id(meta),
+            quality=self._quality(rate_point),
+            height=h,
+            width=w,
+            shape=tuple(int(d) for d in out["shape"]),
+            strings=as_container_strings(out["strings"]),
+        )
+        try:
+            return pack(c)
+        except ContainerError as e:
+            raise CodecError(f"learned: cannot pack the bitstream: {e}") from e
+
+    def encode_verbose(self, image: np.ndarray, rate_point: float) -> Encoded:
+        """``encode``, its time (``encode_s``, seconds), the model's estimated bits
+        (``-sum(log2 likelihoods)`` of its forward pass in eval mode on the same padded input
+        that ``compress`` codes: bits, float; eval_model's ``--entropy-estimation`` runs it on
+        the unpadded image instead) and, with ``decode_check``, the SHA-256 of the encoder-side
+        decode of the bytes through the real ``decode``."""
+        from benchmark.data.images import pixel_sha256
+
+        torch, _, _ = _import_torch()
+        t0 = time.perf_counter()
+        data = self.encode(image, rate_point)
+        encode_s = time.perf_counter() - t0
+        model, _ = self.load(rate_point)
+        with torch.no_grad():
+            likelihoods = model(self._padded(image))["likelihoods"]
+            bits = sum(float(-torch.log2(v.double()).sum()) for v in likelihoods.values())
+        rec_sha = pixel_sha256(self.decode(data)) if self.options["decode_check"] else None
+        return Encoded(data, reconstruction_sha256=rec_sha, estimated_bits=bits, encode_s=encode_s)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode a container into a uint8 (H, W, 3) image. Raises ``CodecError`` for a corrupt
+        container (the reason from ``ContainerError``), an unknown quality or missing checkpoint,
+        a model id other than the checkpoint's (naming both), or a failing ``decompress``."""
+        torch, F, compute_padding = _import_torch()
+        from benchmark.models.checkpoint import model_id
+
+        try:
+            c = unpack(data)
+        except ContainerError as e:
+            raise CodecError(f"learned: corrupt bitstream: {e}") from e
+        _check_latent_shape(c)
+        model, meta = self.load(c.quality)
+        expected = model_id(meta)
+        if c.model_id != expected:
+            raise CodecError(
+                f"learned: bitstream was made by model {c.model_id!r}, but {self.checkpoint_path(c.quality)} is {expected!r}"
+            )
+        try:
+            with torch.no_grad(), _coding_threads():
+                x_hat = model.decompress([list(g) for g in c.strings], torch.Size(c.shape))["x_hat"]
+        except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as e:
+            raise CodecError(f"learned: decompress failed: {type(e).__name__}: {e}") from e
+        _, unpad = compute_padding(c.height, c.width, min_div=PAD_MULTIPLE)
+        x_hat = F.pad(x_hat, unpad)
+        if tuple(x_hat.shape) != (1, 3, c.height, c.width):
+            raise CodecError(f"learned: decoded {tuple(x_hat.shape)}, expected (1, 3, {c.height}, {c.width})")
+        rec = x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return np.ascontiguousarray(rec)
+
+    @staticmethod
+    def strings_bpp(data: bytes) -> float:
+        """bpp of the entropy-coded strings alone (container header excluded): ``8 * sum of
+        string lengths / (H * W)``, CompressAI ``eval_model``'s bpp. Raises ``CodecError`` for
+        a corrupt container."""
+        try:
+            return unpack(data).strings_bpp()
+        except ContainerError as e:
+            raise CodecError(f"learned: corrupt bitstream: {e}") from e
+
+    @classmethod
+    def library_version(cls) -> str:
+        torch, _, _ = _import_torch()
+        import compressai
+
+        return f"compressai {compressai.__version__}, torch {torch.__version__}"

@@ -1,0 +1,102 @@
+"""Architecture registry: name -> constructor, channel arguments, paper, CompressAI zoo name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from benchmark._torchvision_compat import ensure_torchvision_importable
+from benchmark.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One architecture.
+
+    ``factory()`` returns the model class; it is called with ``size`` keyword arguments (channel
+    counts, e.g. ``{"N": 128, "M": 192}``). ``zoo`` is the CompressAI zoo name of pretrained
+    weights for it (None: none published). ``paper_sizes`` are the published channel counts per
+    zoo quality (1..8), used by the ``paper`` budget.
+    """
+
+    name: str
+    factory: Callable[[], type]
+    size_args: Tuple[str, ...]
+    paper: str
+    zoo: Optional[str] = None
+    paper_sizes: Optional[Dict[int, Dict[str, int]]] = None
+
+    def build(self, **size: int):
+        """Instantiate with channel counts ``size`` (keys must be exactly ``size_args``)."""
+        if set(size) != set(self.size_args):
+            raise ValueError(f"model {self.name!r} takes sizes {list(self.size_args)}, got {sorted(size)}")
+        return self.factory()(**size)
+
+
+ARCHITECTURES: Registry[ModelSpec] = Registry("model architecture")
+
+
+def _compressai(cls_name: str) -> Callable[[], type]:
+    def factory() -> type:
+        ensure_torchvision_importable()
+        import compressai.models
+
+        return getattr(compressai.models, cls_name)
+
+    return factory
+
+
+def _sizes(low: Dict[str, int], high: Dict[str, int], split: int = 5) -> Dict[int, Dict[str, int]]:
+    return {q: (low if q <= split else high) for q in range(1, 9)}
+
+
+for _name, _cls, _args, _paper, _paper_sizes in [
+    (
+        "bmshj2018-factorized",
+        "FactorizedPrior",
+        ("N", "M"),
+        "Balle et al., Variational image compression with a scale hyperprior, ICLR 2018 (factorized prior)",
+        _sizes({"N": 128, "M": 192}, {"N": 192, "M": 320}),
+    ),
+    (
+        "bmshj2018-hyperprior",
+        "ScaleHyperprior",
+        ("N", "M"),
+        "Balle et al., Variational image compression with a scale hyperprior, ICLR 2018",
+        _sizes({"N": 128, "M": 192}, {"N": 192, "M": 320}),
+    ),
+    (
+        "mbt2018-mean",
+        "MeanScaleHyperprior",
+        ("N", "M"),
+        "Minnen et al., Joint autoregressive and hierarchical priors, NeurIPS 2018 (mean-scale hyperprior)",
+        _sizes({"N": 128, "M": 192}, {"N": 192, "M": 320}),
+    ),
+    (
+        "mbt2018",
+        "JointAutoregressiveHierarchicalPriors",
+        ("N", "M"),
+        "Minnen et al., Joint autoregressive and hierarchical priors, NeurIPS 2018",
+        _sizes({"N": 192, "M": 192}, {"N": 192, "M": 320}, split=4),
+    ),
+    (
+        "cheng2020-anchor",
+        "Cheng2020Anchor",
+        ("N",),
+        "Cheng et al., Learned image compression with discretized Gaussian mixture likelihoods and attention modules, CVPR 2020 (anchor)",
+        _sizes({"N": 128}, {"N": 192}, split=3),
+    ),
+    (
+        "cheng2020-attn",
+        "Cheng2020Attention",
+        ("N",),
+        "Cheng et al., Learned image compression with discretized Gaussian mixture likelihoods and attention modules, CVPR 2020 (attention)",
+        _sizes({"N": 128}, {"N": 192}, split=3),
+    ),
+]:
+    ARCHITECTURES.register(_name)(ModelSpec(_name, _compressai(_cls), _args, _paper, zoo=_name, paper_sizes=_paper_sizes))
+
+
+def build_model(arch: str, size: Dict[str, Any]):
+    """Instantiate architecture ``arch`` with channel counts ``size`` (a fresh, untrained model)."""
+    return ARCHITECTURES.get(arch).build(**{k: int(v) for k, v in size.items()})

@@ -1,0 +1,117 @@
+"""Training: RD loss scale, deterministic resume after an interruption, NaN stop, the stage CLI."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmark.models.checkpoint import load_model, read_checkpoint
+from benchmark.training import PatchSampler, TrainConfig, TrainingError, rd_loss, train
+from benchmark.training.loop import LOG_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def images():
+    from skimage import data
+
+    return [data.coffee(), data.chelsea()]
+
+
+def _cfg(**kw):
+    base = dict(arch="bmshj2018-hyperprior", size={"N": 16, "M": 24}, lmbda=0.0130, steps=12, batch_size=2,
+                patch_size=64, lr=1e-3, checkpoint_every=4, log_every=2, seed=3, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_rd_loss_matches_compressai_scale():
+    x = torch.rand(2, 3, 8, 8)
+    x_hat = x + 0.1
+    lk = {"y": torch.full((2, 4, 2, 2), 0.5)}  # 1 bit per element
+    out = rd_loss({"x_hat": x_hat, "likelihoods": lk}, x, lmbda=0.01)
+    assert out["bpp"].item() == pytest.approx(2 * 4 * 2 * 2 / (2 * 8 * 8))
+    assert out["mse"].item() == pytest.approx(0.01, rel=1e-5)
+    assert out["loss"].item() == pytest.approx(0.01 * 255**2 * 0.01 + out["bpp"].item(), rel=1e-5)
+
+
+def test_patch_sampler_deterministic_and_in_range(images):
+    a = PatchSampler(images, 64, seed=1).sample(4)
+    b = PatchSampler(images, 64, seed=1).sample(4)
+    c = PatchSampler(images, 64, seed=2).sample(4)
+    assert a.shape == (4, 3, 64, 64) and a.dtype == torch.float32
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    with pytest.raises(TrainingError, match="smaller than patch_size"):
+        PatchSampler(images, 1000, seed=0)
+
+
+def test_interrupted_training_resumes_to_identical_weights(images, tmp_path):
+    full = train(_cfg(), images, tmp_path / "full.pt", tmp_path / "full.state", tmp_path / "full.csv", progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(step):
+        if step == 6:  # state saved at step 4; steps 5-6 are lost and redone
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(_cfg(), images, tmp_path / "r.pt", tmp_path / "r.state", tmp_path / "r.csv", progress=False, on_step=interrupt)
+    assert not (tmp_path / "r.pt").exists() and (tmp_path / "r.state").exists()
+    assert torch.load(tmp_path / "r.state", weights_only=False)["step"] == 4
+    resumed = train(_cfg(), images, tmp_path / "r.pt", tmp_path / "r.state", tmp_path / "r.csv", progress=False)
+
+    a, b = read_checkpoint(full)["state_dict"], read_checkpoint(resumed)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    log_full, log_resumed = pd.read_csv(tmp_path / "full.csv"), pd.read_csv(tmp_path / "r.csv")
+    assert list(log_full.columns) == LOG_COLUMNS and list(log_full.step) == list(range(2, 13, 2))
+    np.testing.assert_allclose(log_full.loss, log_resumed.loss, rtol=0, atol=0)
+
+
+def test_state_of_other_config_is_not_resumed(images, tmp_path, capsys):
+    train(_cfg(steps=4), images, tmp_path / "a.pt", tmp_path / "s.state", tmp_path / "a.csv", progress=False)
+    train(_cfg(steps=4, lmbda=0.05), images, tmp_path / "b.pt", tmp_path / "s.state", tmp_path / "b.csv", progress=False)
+    assert "another configuration" in capsys.readouterr().err
+    assert read_checkpoint(tmp_path / "b.pt")["lmbda"] == 0.05
+
+
+def test_final_checkpoint_codes_and_records_training_set(images, tmp_path):
+    p = train(_cfg(steps=2), images, tmp_path / "m.pt", tmp_path / "m.state", tmp_path / "m.csv",
+              train_image_hashes=["ab" * 32], meta={"rate_point": 4}, progress=False)
+    model, meta = load_model(p)
+    assert meta["coder_ready"] and meta["train_images_sha256"] == ["ab" * 32] and meta["rate_point"] == 4
+    with torch.no_grad():
+        enc = model.compress(torch.rand(1, 3, 64, 64))
+        rec = model.decompress(enc["strings"], enc["shape"])["x_hat"]
+    assert rec.shape == (1, 3, 64, 64)
+
+
+def test_nan_loss_stops_with_clear_error(images, tmp_path):
+    with pytest.raises(TrainingError, match=r"loss became nan at step 1"):
+        train(_cfg(lmbda=float("nan"), steps=3), images, tmp_path / "n.pt", tmp_path / "n.state", tmp_path / "n.csv", progress=False)
+    assert not (tmp_path / "n.pt").exists()
+
+
+def test_model_stage_cli(tmp_path, capsys):
+    from benchmark.cli import main
+    from benchmark.config import DatasetConfig
+    from benchmark.data.sources import fetch_dataset
+
+    fetch_dataset(DatasetConfig(name="t", source="builtin", images=("coffee",)), tmp_path / "train", mirror=None)
+    (tmp_path / "params.yaml").write_text(
+        "models:\n  hp: {arch: bmshj2018-hyperprior, source: train}\n"
+        "train:\n  budget: tiny\n  seed: 0\n  device: cpu\n  lambdas: {3: 0.0067}\n"
+        "  budgets:\n    tiny: {sizes: {bmshj2018-hyperprior: {N: 16, M: 24}}, steps: 3, batch_size: 2, patch_size: 64, checkpoint_every: 2}\n"
+    )
+    args = ["model", "--params", str(tmp_path / "params.yaml"), "--model", "hp", "--quality", "3",
+            "--train-data", str(tmp_path / "train"), "--out", str(tmp_path / "m" / "q3.pt"), "--no-progress"]
+    assert main(args) == 0
+    meta = read_checkpoint(tmp_path / "m" / "q3.pt")
+    assert meta["lmbda"] == 0.0067 and meta["step"] == 3 and len(meta["train_images_sha256"]) == 1
+    assert (tmp_path / "m" / "q3.log.csv").is_file()
+    assert main(args[:5] + ["--quality", "5"] + args[7:]) == 2
+    assert "no λ for quality 5" in capsys.readouterr().err
+    assert not math.isnan(meta["train_seconds"])
