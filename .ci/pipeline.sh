@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CI regression run: a small real pipeline (3 Kodak images, JPEG and WebP) through
+# The CI regression run: a small real pipeline (3 Kodak images, JPEG and WebP, no learned codecs) through
 # `dvc repro` in a scratch copy of the working tree, then `benchmark check` of its per-image
 # results against the committed Kodak baseline (results/kodak/per_image).
 # Needs BENCHMARK_MIRROR (or the network) for Kodak; `dvc`/`python` from the project's venv.
@@ -18,6 +18,8 @@ p = yaml.load(open("params.yaml"))
 p["data"]["eval"] = ["kodak"]
 p["datasets"]["kodak"]["max_images"] = 3
 p["evaluate"]["codecs"] = ["jpeg", "webp"]
+p["evaluate"]["learned"] = []  # training is covered by tests/test_dvc_pipeline.py (tiny budget)
+p["train"]["models"] = []
 yaml.dump(p, open("params.yaml", "w"))
 PY
 dvc repro
