@@ -41,6 +41,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from benchmark.data.download import DownloadError
     from benchmark.data.images import ImageError, ManifestError
     from benchmark.models.checkpoint import CheckpointError
+    from benchmark.models.zoo import WeightsHashError, WeightsUnavailableError
     from benchmark.results import ResultsError
     from benchmark.training.loop import TrainingError
 
@@ -48,7 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(module.main(rest) or 0)
     except (
-        ConfigError, DownloadError, ImageError, ManifestError, ResultsError, CodecError, CheckpointError, TrainingError, KeyError,
+        ConfigError, DownloadError, ImageError, ManifestError, ResultsError, CodecError, CheckpointError, TrainingError,
+        WeightsUnavailableError, WeightsHashError, KeyError,
     ) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error ({stage}): {msg}", file=sys.stderr)

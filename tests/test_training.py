@@ -115,3 +115,24 @@ def test_model_stage_cli(tmp_path, capsys):
     assert main(args[:5] + ["--quality", "5"] + args[7:]) == 2
     assert "no λ for quality 5" in capsys.readouterr().err
     assert not math.isnan(meta["train_seconds"])
+
+
+def test_model_stage_zoo_offline_names_the_file(tmp_path, monkeypatch, capsys):
+    """source: zoo with no cache, an empty mirror and no network: one clear error, no training."""
+    from benchmark.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("benchmark.data.download.urllib.request.urlopen", _no_network)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "params.yaml").write_text("models:\n  hp: {arch: bmshj2018-hyperprior, source: zoo}\n")
+    rc = main(["model", "--params", str(tmp_path / "params.yaml"), "--model", "hp", "--quality", "3",
+               "--out", str(tmp_path / "m" / "q3.pt"), "--mirror", str(tmp_path / "mirror")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "bmshj2018-hyperprior-3-" in err and str(tmp_path / "torch" / "hub" / "checkpoints") in err
+    assert "does not train a replacement" in err and not (tmp_path / "m" / "q3.pt").exists()
+
+
+def _no_network(*args, **kwargs):
+    import urllib.error
+
+    raise urllib.error.URLError("no network in this test")
