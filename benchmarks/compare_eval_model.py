@@ -77,34 +77,20 @@ def build_small_setup(work: Path) -> List[Dict[str, str]]:
     from skimage import data
 
     from benchmark.data.images import save_png_atomic
-    from benchmark.models.checkpoint import finalize_for_coding
-    from benchmark.models.specs import build_model
+    from benchmark.models.checkpoint import load_model
+    from benchmark.training import TrainConfig, train
 
     for stem in ("astronaut", "coffee"):
         save_png_atomic(getattr(data, stem)(), work / "images" / f"{stem}.png")
-    x = torch.from_numpy(data.immunohistochemistry()).permute(2, 0, 1).float().div(255)
     runs = []
     for arch in ("bmshj2018-hyperprior", "mbt2018"):
-        torch.manual_seed(0)
-        model = build_model(arch, {"N": 32, "M": 48}).train()
-        main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-        aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-        opt, aux_opt = torch.optim.Adam(main, 1e-3), torch.optim.Adam(aux, 1e-2)
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(30):
-            corners = torch.randint(0, 512 - 64, (4, 2), generator=gen).tolist()
-            batch = torch.stack([x[:, i : i + 64, j : j + 64] for i, j in corners])
-            out = model(batch)
-            bpp = sum(-torch.log2(v).sum() for v in out["likelihoods"].values()) / (4 * 64 * 64)
-            loss = 0.05 * 255**2 * torch.mean((out["x_hat"] - batch) ** 2) + bpp
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            aux_opt.zero_grad()
-            model.aux_loss().backward()
-            aux_opt.step()
+        cfg = TrainConfig(arch=arch, size={"N": 32, "M": 48}, lmbda=0.05, steps=30, batch_size=4, patch_size=64,
+                          lr=1e-3, aux_lr=1e-2, milestones=(), checkpoint_every=30, log_every=30, seed=0, device="cpu")
+        ours = train(cfg, [data.immunohistochemistry()], work / f"{arch}.pt", work / f"{arch}.state",
+                     work / f"{arch}.log.csv", progress=False)
+        model = load_model(ours)[0]
         path = work / f"{arch}.pth.tar"
-        torch.save(finalize_for_coding(model).state_dict(), path)
+        torch.save(model.state_dict(), path)
         runs.append({"arch": arch, "checkpoint": str(path)})
     return runs
 

@@ -33,11 +33,7 @@ from benchmark.data.sources import fetch_dataset
 from benchmark.evaluate import evaluate, summary_line
 from benchmark.evaluate import main as evaluate_main
 from benchmark.metrics import distortion_metrics
-from benchmark.models.checkpoint import (
-    finalize_for_coding,
-    read_checkpoint,
-    save_checkpoint,
-)
+from benchmark.models.checkpoint import load_model, read_checkpoint, save_checkpoint
 from benchmark.results import RESULT_COLUMNS, read_results, write_csv_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,31 +64,18 @@ def one_torch_thread():
 
 
 def _train(arch: str, image: np.ndarray):
-    """A tiny model trained STEPS steps (λ=0.05, batch 4 of 64x64 crops), CDF tables computed."""
-    import torch
+    """A tiny model trained STEPS steps with the project's training loop (λ=0.05, batch 4 of
+    64x64 crops), CDF tables computed; returned in eval mode."""
+    import tempfile
 
-    from benchmark.models.specs import build_model
+    from benchmark.training import TrainConfig, train
 
-    torch.manual_seed(0)
-    model = build_model(arch, SIZE).train()
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    opt, aux_opt = torch.optim.Adam(main_params, 1e-3), torch.optim.Adam(aux_params, 1e-2)
-    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(STEPS):
-        corners = torch.randint(0, min(image.shape[:2]) - 64, (4, 2), generator=gen).tolist()
-        batch = torch.stack([x[:, i : i + 64, j : j + 64] for i, j in corners])
-        out = model(batch)
-        bpp = sum(-torch.log2(v).sum() for v in out["likelihoods"].values()) / (4 * 64 * 64)
-        loss = 0.05 * 255**2 * torch.mean((out["x_hat"] - batch) ** 2) + bpp
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        aux_opt.zero_grad()
-        model.aux_loss().backward()
-        aux_opt.step()
-    return finalize_for_coding(model)
+    cfg = TrainConfig(arch=arch, size=SIZE, lmbda=0.05, steps=STEPS, batch_size=4, patch_size=64, lr=1e-3,
+                      aux_lr=1e-2, milestones=(), checkpoint_every=STEPS, log_every=STEPS, seed=0, device="cpu")
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        path = train(cfg, [image], d / "m.pt", d / "m.state", d / "m.csv", progress=False)
+        return load_model(path)[0]
 
 
 @pytest.fixture(scope="module")
