@@ -20,6 +20,7 @@ p["datasets"]["kodak"]["max_images"] = 3
 p["evaluate"]["codecs"] = ["jpeg", "webp"]
 p["evaluate"]["learned"] = []  # training is covered by tests/test_dvc_pipeline.py (tiny budget)
 p["train"]["models"] = []
+p["samples"]["models"] = []  # no hierarchical VAE trained here
 yaml.dump(p, open("params.yaml", "w"))
 PY
 dvc repro

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 STAGES = {
     "fetch": ("benchmark.data.fetch", "download/verify a data set (and its reference curves) into a directory"),
     "model": ("benchmark.training.stage", "train (or fetch from the CompressAI zoo) one learned model at one rate point"),
+    "samples": ("benchmark.samples", "unconditional samples of a hierarchical VAE (continuous and integer latents): figure"),
     "evaluate": ("benchmark.evaluate", "encode/decode a data set with one codec at all rate points; per-image CSV"),
     "report": ("benchmark.report", "summary, BD-rate tables, metrics.json, RD figures, CompressAI JSON"),
     "check": ("benchmark.check", "compare fresh results with a committed baseline; non-zero exit on regression"),

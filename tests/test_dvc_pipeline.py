@@ -48,13 +48,17 @@ def project(tmp_path_factory):
     p["codecs"]["webp"]["rate_points"] = [20, 50, 80]
     # One learned codec through the real model stage, with a tiny budget.
     p["datasets"]["builtin-train"]["images"] = ["ihc"]
-    p["train"]["models"] = ["bmshj2018-hyperprior"]
+    # And the hierarchical VAE, for its samples stage.
+    p["train"]["models"] = ["bmshj2018-hyperprior", "qres-vae"]
     p["train"]["qualities"] = [2, 6]
     quick = p["train"]["budgets"]["quick"]
     quick["sizes"]["bmshj2018-hyperprior"] = {"N": 16, "M": 24}
+    quick["sizes"]["qres-vae"] = {"N": 8, "Z": 4, "E": 1}
     quick.update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
-    p["evaluate"]["learned"] = ["bmshj2018-hyperprior"]
+    p["evaluate"]["learned"] = ["bmshj2018-hyperprior", "qres-vae"]
     p["codecs"]["bmshj2018-hyperprior"]["rate_points"] = [2, 6]
+    p["codecs"]["qres-vae"]["rate_points"] = [2, 6]
+    p["samples"].update(models=["qres-vae"], quality=2, n=4)
     with open(work / "params.yaml", "w") as f:
         yaml.dump(p, f)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -70,20 +74,26 @@ def test_repro_then_noop_then_one_codec(project):
     first = _run([dvc, "repro"], work, env)
     assert _ran(first) == [
         "evaluate-learned@builtin-bmshj2018-hyperprior",
+        "evaluate-learned@builtin-qres-vae",
         "evaluate@builtin-jpeg",
         "evaluate@builtin-webp",
         "fetch-train",
         "fetch@builtin",
         "model@bmshj2018-hyperprior-2",
         "model@bmshj2018-hyperprior-6",
+        "model@qres-vae-2",
+        "model@qres-vae-6",
         "report@builtin",
+        "samples@qres-vae",
     ]
     for f in ("per_image/jpeg.csv", "per_image/webp.csv", "per_image/bmshj2018-hyperprior.csv", "bd_rate.md", "metrics.json", "figures/rd-psnr.png"):
         assert (work / "results" / "builtin" / f).is_file(), f
     import pandas as pd
 
-    learned = pd.read_csv(work / "results/builtin/per_image/bmshj2018-hyperprior.csv")
-    assert sorted(learned.rate_point.unique()) == [2, 6] and (learned.decode_check == "ok").all()
+    for name in ("bmshj2018-hyperprior", "qres-vae"):
+        learned = pd.read_csv(work / f"results/builtin/per_image/{name}.csv")
+        assert sorted(learned.rate_point.unique()) == [2, 6] and (learned.decode_check == "ok").all()
+    assert (work / "results/samples/qres-vae.png").is_file() and (work / "results/samples/qres-vae.pdf").is_file()
     assert (work / "models/bmshj2018-hyperprior/q2.log.csv").is_file()
 
     again = _run([dvc, "repro"], work, env)

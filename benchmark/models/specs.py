@@ -97,6 +97,37 @@ for _name, _cls, _args, _paper, _paper_sizes in [
     ARCHITECTURES.register(_name)(ModelSpec(_name, _compressai(_cls), _args, _paper, zoo=_name, paper_sizes=_paper_sizes))
 
 
+def _local(cls_name: str) -> Callable[[], type]:
+    def factory() -> type:
+        from benchmark.models import vae
+
+        return getattr(vae, cls_name)
+
+    return factory
+
+
+# The discretized VAEs of this project (benchmark/models/vae.py); no published weights.
+ARCHITECTURES.register("dvae")(
+    ModelSpec(
+        "dvae",
+        _local("DiscretizedVAE"),
+        ("N", "M"),
+        "Single-layer discretized VAE (uniform posterior, discretized Gaussian prior), as in Duan et al., "
+        "Lossy image compression with quantized hierarchical VAEs, WACV 2023; transforms of Balle et al. 2018",
+        paper_sizes=_sizes({"N": 128, "M": 192}, {"N": 192, "M": 320}),
+    )
+)
+ARCHITECTURES.register("qres-vae")(
+    ModelSpec(
+        "qres-vae",
+        _local("QResVAE"),
+        ("N", "Z", "E"),
+        "Duan et al., Lossy image compression with quantized hierarchical VAEs, WACV 2023 (QRes-VAE, 12 latent layers)",
+        paper_sizes={q: {"N": 96, "Z": 16, "E": 6} for q in range(1, 9)},
+    )
+)
+
+
 def build_model(arch: str, size: Dict[str, Any]):
     """Instantiate architecture ``arch`` with channel counts ``size`` (a fresh, untrained model)."""
     return ARCHITECTURES.get(arch).build(**{k: int(v) for k, v in size.items()})

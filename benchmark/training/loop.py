@@ -26,7 +26,7 @@ import io
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -63,7 +63,6 @@ class TrainConfig:
     log_every: int = 25
     seed: int = 0
     device: str = "auto"
-    extra: Dict[str, object] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not checkpoint/log frequency, not device)."""
