@@ -1,7 +1,11 @@
 """Stage ``evaluate``: one codec on one data set, every image at every rate point.
 
 Each (image, rate point) is encoded to real bytes, decoded from those bytes alone, and scored
-centrally (PSNR, MS-SSIM) against the original 8-bit image. Images are processed in parallel
+centrally (PSNR, MS-SSIM) against the original 8-bit image. Perceptual metrics
+(``benchmark.metrics.suite``: LPIPS, DISTS, HaarPSI per image; FID/KID over the HiFiC patches of
+all images per rate point) are computed in the main process, batched over an image's rate points
+on ``metrics.device``, as the decoded images come back; a metric whose weights are missing is
+recorded as missing (``--status-out``) and its column left NaN. Images are processed in parallel
 worker processes (one thread each), except for codecs with ``in_process`` (torch models),
 which run in the main process one image after another with torch using all threads (for the
 metrics and model estimates; the learned codec pins its own entropy coding to one thread so that
@@ -20,22 +24,26 @@ it (``TrainingLeakError``).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from benchmark.codecs import Codec, CodecError, TrainingLeakError, build_codec
-from benchmark.config import load_codec, read_params
+from benchmark.config import load_codec, load_metrics, read_params, resolve_mirror
 from benchmark.data.images import ManifestRow, load_rgb8, pixel_sha256, read_manifest
-from benchmark.metrics import distortion_metrics
+from benchmark.fileio import write_text_atomic
+from benchmark.metrics import PerceptualSuite, distortion_metrics
+from benchmark.metrics.suite import SET_COLUMNS, missing_summary
 from benchmark.provenance import provenance
-from benchmark.results import RESULT_COLUMNS, write_csv_atomic
+from benchmark.results import PERCEPTUAL_COLUMNS, RESULT_COLUMNS, write_csv_atomic
 
 try:
     from tqdm import tqdm
@@ -57,6 +65,8 @@ def evaluate_image(
     on_rate_point: Optional[Callable[[float], None]] = None,
 ) -> List[Dict[str, Any]]:
     """Encode/decode one image at every rate point; rows of bpp, metrics, seconds and checks.
+    Distortion metrics only: the perceptual ones are added by ``evaluate`` (see
+    ``code_image`` for the reconstructions).
 
     ``encode_s`` is the encoder's own time for the bytes (``Encoded.encode_s``) when the codec
     reports it, else the wall time of ``encode_verbose``; ``decode_s`` the wall time of
@@ -66,11 +76,25 @@ def evaluate_image(
     Raises ``CodecError`` naming the image and rate point if a codec fails or returns an image
     of the wrong shape/dtype, and ``ValueError`` if the image's pixels differ from the manifest.
     """
+    return code_image(codec, image_path, expected_sha, rate_points, on_rate_point)[0]
+
+
+def code_image(
+    codec: Codec,
+    image_path: str,
+    expected_sha: str,
+    rate_points: Sequence[float],
+    on_rate_point: Optional[Callable[[float], None]] = None,
+    keep: bool = False,
+) -> Tuple[List[Dict[str, Any]], List[Any]]:
+    """``evaluate_image``'s rows, and with ``keep`` the decoded images (uint8 (H, W, 3), one per
+    rate point, in order; else []), for the perceptual metrics. Raises as ``evaluate_image``."""
     image = load_rgb8(image_path)
     if pixel_sha256(image) != expected_sha:
         raise ValueError(f"{image_path}: pixels differ from the manifest (data set changed since fetch?)")
     h, w, _ = image.shape
     rows = []
+    recs = []
     for rp in rate_points:
         if on_rate_point is not None:
             on_rate_point(rp)
@@ -90,6 +114,8 @@ def evaluate_image(
         else:
             check = "ok" if pixel_sha256(rec) == enc.reconstruction_sha256 else "mismatch"
         m = distortion_metrics(image, rec)
+        if keep:
+            recs.append(rec)
         rows.append(
             {
                 "rate_point": rp,
@@ -104,7 +130,7 @@ def evaluate_image(
                 "decode_check": check,
             }
         )
-    return rows
+    return rows, recs
 
 
 def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Sequence[ManifestRow]) -> None:
@@ -123,8 +149,20 @@ def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Se
 
 
 def _run_one(args):
-    codec, row, path, rate_points = args
-    return row.name, evaluate_image(codec, path, row.pixel_sha256, rate_points)
+    codec, row, path, rate_points, keep = args
+    return (row.name, *code_image(codec, path, row.pixel_sha256, rate_points, keep=keep))
+
+
+def _in_order(pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: int) -> Iterator:
+    """``pool.map(fn, jobs)`` with at most ``window`` jobs submitted and not yet consumed, so
+    that results carrying decoded images do not pile up in memory. Results come in job order."""
+    pending: deque = deque()
+    for job in jobs:
+        pending.append(pool.submit(fn, job))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def evaluate(
@@ -137,6 +175,7 @@ def evaluate(
     params_hash: str,
     workers: int = 0,
     progress: bool = True,
+    perception: Optional[PerceptualSuite] = None,
 ) -> pd.DataFrame:
     """Run ``codec`` over all images of ``manifest``; returns the tidy result table (RESULT_COLUMNS).
 
@@ -144,12 +183,32 @@ def evaluate(
     of torch threads in the main process instead (restored afterwards). Each "mismatch" of the
     decode check prints a warning line to stderr naming the image and rate point. Raises
     ``TrainingLeakError`` before coding anything if an image is a training image of the model.
+
+    ``perception``: if given, the decoded images come back to this process (at most
+    ``2 * workers`` images' worth in flight) and are scored there, image by image in manifest
+    order: the per-image perceptual columns (``PERCEPTUAL_COLUMNS``; NaN for metrics the suite
+    does not compute) and the suite's FID/KID patch sets (read them with ``set_rows()``).
+    Without it, those columns are NaN.
     """
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
-    jobs = [(codec, row, str(data_dir / row.file), list(rate_points)) for row in manifest]
+    keep = perception is not None
+    jobs = [(codec, row, str(data_dir / row.file), list(rate_points), keep) for row in manifest]
     bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress or tqdm is None, file=sys.stderr) if tqdm else None
     by_image: Dict[str, List[Dict[str, Any]]] = {}
+    paths = {row.name: str(data_dir / row.file) for row in manifest}
+
+    def take(name: str, rows: List[Dict[str, Any]], recs: List[Any]) -> None:
+        if perception is not None:
+            ref = load_rgb8(paths[name])
+            scores = perception.score_image(ref, recs)
+            for i, r in enumerate(rows):
+                r.update({col: float(scores[col][i]) for col in PERCEPTUAL_COLUMNS})
+            perception.add_patches(ref, [(r["rate_point"], rec) for r, rec in zip(rows, recs)])
+        by_image[name] = rows
+        if bar:
+            bar.update()
+
     if type(codec).in_process:
         import torch
 
@@ -162,25 +221,18 @@ def evaluate(
                 bar.set_postfix_str(f"{rate_param}={rp:g}")
 
         try:
-            for c, row, path, rps in jobs:
-                by_image[row.name] = evaluate_image(c, path, row.pixel_sha256, rps, on_rate_point=show)
-                if bar:
-                    bar.update()
+            for c, row, path, rps, k in jobs:
+                take(row.name, *code_image(c, path, row.pixel_sha256, rps, on_rate_point=show, keep=k))
         finally:
             torch.set_num_threads(threads)
     elif n_workers == 1 or len(jobs) == 1:
         _worker_init()
-        results = map(_run_one, jobs)
-        for name, rows in results:
-            by_image[name] = rows
-            if bar:
-                bar.update()
+        for result in map(_run_one, jobs):
+            take(*result)
     else:
         with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init) as pool:
-            for name, rows in pool.map(_run_one, jobs):
-                by_image[name] = rows
-                if bar:
-                    bar.update()
+            for result in _in_order(pool, _run_one, jobs, window=2 * n_workers):
+                take(*result)
     if bar:
         bar.close()
     prov = provenance(params_hash, type(codec).library_version())
@@ -199,15 +251,28 @@ def evaluate(
     return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
 
 
+def set_metrics_table(perception: PerceptualSuite, dataset: str, codec_name: str, rate_param: str) -> pd.DataFrame:
+    """The per-set perceptual results of one codec (written by ``--set-out``): one row per rate
+    point with ``dataset, codec, rate_param`` and ``SET_COLUMNS`` (images, HiFiC patches, patch
+    size, FID, KID mean and std over subsets; NaN where not computed)."""
+    rows = [{"dataset": dataset, "codec": codec_name, "rate_param": rate_param, **r} for r in perception.set_rows()]
+    return pd.DataFrame.from_records(rows, columns=["dataset", "codec", "rate_param"] + SET_COLUMNS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark evaluate",
         description="Encode every image of a fetched data set with one codec at each of its rate points, "
         "decode the real bitstreams, and write one CSV row per (image, rate point): bytes, bpp, PSNR, "
-        "MS-SSIM, MS-SSIM dB, encode/decode seconds, the decode check, the model's estimated bpp (learned "
-        "codecs) and provenance.",
+        "MS-SSIM, MS-SSIM dB, the perceptual metrics of `metrics.perceptual` (LPIPS, DISTS, HaarPSI; NaN "
+        "where missing), encode/decode seconds, the decode check, the model's estimated bpp (learned "
+        "codecs) and provenance. With --set-out, FID/KID per rate point over the HiFiC patches of all "
+        "images; with --status-out, which perceptual metrics were computed or missing (and why).",
     )
-    p.add_argument("--params", default="params.yaml", help="params file (reads codecs.<codec> and evaluate.workers)")
+    p.add_argument(
+        "--params", default="params.yaml",
+        help="params file (reads codecs.<codec>, metrics, data.mirror for weight files, and evaluate.workers)",
+    )
     p.add_argument("--dataset", required=True, help="data set name (for the dataset column)")
     p.add_argument("--codec", required=True, help="entry of `codecs` in params.yaml")
     p.add_argument("--data", required=True, type=Path, help="fetched data set directory (with manifest.csv)")
@@ -217,18 +282,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes, or torch threads for in-process (learned) codecs (default: evaluate.workers; 0 = all cores)",
     )
     p.add_argument("--models", type=Path, default=Path("models"), help="directory of trained checkpoints, <model>/q<quality>.pt (default: models)")
+    p.add_argument(
+        "--set-out", type=Path, default=None,
+        help="CSV of per-set perceptual metrics: FID and KID per rate point, with the patch count (without it, FID/KID are not computed)",
+    )
+    p.add_argument(
+        "--status-out", type=Path, default=None,
+        help="JSON record of the perceptual metrics: computed or missing, the reason, the weight files used or needed",
+    )
+    p.add_argument("--mirror", default=None, help="mirror directory for weight files (default: data.mirror, else $BENCHMARK_MIRROR)")
     return p
 
 
 def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int, out: "str | Path") -> str:
-    """The stage's final line: sizes, mean bpp and PSNR, and the decode-check counts."""
+    """The stage's final line: sizes, mean bpp and PSNR, the mean of each perceptual column that
+    has values, and the decode-check counts."""
     checks = df["decode_check"].value_counts()
     n_checked = int(checks.get("ok", 0) + checks.get("mismatch", 0))
     mismatches = int(checks.get("mismatch", 0))
     check = f"decode check: {mismatches} mismatch(es) in {n_checked} checked" if n_checked else "decode check: n/a"
+    perc = "".join(
+        f", mean {c} {df[c].mean():.4f}" for c in PERCEPTUAL_COLUMNS if c in df.columns and df[c].notna().any()
+    )
     return (
         f"{label}: {n_images} images x {n_rate_points} rate points -> {out} "
-        f"(mean bpp {df.bpp.mean():.3f}, mean PSNR {df.psnr.mean():.2f} dB; {check})"
+        f"(mean bpp {df.bpp.mean():.3f}, mean PSNR {df.psnr.mean():.2f} dB{perc}; {check})"
     )
 
 
@@ -239,7 +317,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     codec = build_codec(cfg.codec, cfg.options, models_dir=args.models)
     workers = args.workers if args.workers is not None else int((params.get("evaluate") or {}).get("workers", 0))
     manifest = read_manifest(args.data)
-    df = evaluate(args.codec, codec, cfg.rate_points, manifest, args.data, args.dataset, cfg.hash, workers=workers)
+    mcfg = load_metrics(params, source=args.params)
+    suite = PerceptualSuite(mcfg, mirror=resolve_mirror(params, args.mirror), set_level=args.set_out is not None)
+    for line in missing_summary(suite.status_record()):
+        print(f"warning: perceptual metric missing, left out: {line}", file=sys.stderr)
+    t0 = time.perf_counter()
+    df = evaluate(
+        args.codec, codec, cfg.rate_points, manifest, args.data, args.dataset, cfg.hash, workers=workers, perception=suite
+    )
+    if args.set_out is not None:
+        write_csv_atomic(set_metrics_table(suite, args.dataset, args.codec, type(codec).rate_param), args.set_out)
+    if args.status_out is not None:
+        record = {"dataset": args.dataset, "codec": args.codec, **suite.status_record()}
+        write_text_atomic(args.status_out, json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_csv_atomic(df, args.out)
     print(summary_line(df, f"{args.dataset}/{args.codec}", len(manifest), len(cfg.rate_points), args.out))
+    spent = ", ".join(f"{k} {v:.1f} s" for k, v in suite.seconds.items())
+    print(f"perceptual metrics ({suite.device}): " + (spent or "none computed") + f"; whole evaluation {time.perf_counter() - t0:.1f} s")
     return 0

@@ -5,6 +5,10 @@ One row per (dataset, codec, rate point, image). Units: ``bytes`` (the whole bit
 ``mse`` on the [0, 255] scale, ``encode_s``/``decode_s`` in seconds (wall clock; one thread,
 or all threads of the machine for in-process codecs such as learned ones).
 
+Perceptual measures per image (NaN where the metric was not computed, e.g. its weights were
+missing; see ``benchmark.metrics.suite``): ``lpips`` (LPIPS AlexNet v0.1, >= 0, lower is better),
+``dists`` (DISTS distance, lower is better) and ``haarpsi`` (HaarPSI in [0, 1], higher is better).
+
 After the measures come the codec's own reports: ``bpp_estimated`` (the model's estimate,
 ``-sum(log2 likelihoods) / (H * W)``; NaN for codecs without a model; never used as the rate)
 and ``decode_check`` ("ok": the pixels decoded by the evaluation equal the encoder's decode of the
@@ -23,14 +27,15 @@ import pandas as pd
 from benchmark.fileio import atomic_write
 
 KEY_COLUMNS = ["dataset", "codec", "rate_param", "rate_point", "image"]
-MEASURE_COLUMNS = ["height", "width", "bytes", "bpp", "mse", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
+PERCEPTUAL_COLUMNS = ["lpips", "dists", "haarpsi"]
+MEASURE_COLUMNS = ["height", "width", "bytes", "bpp", "mse", "psnr", "ms_ssim", "ms_ssim_db"] + PERCEPTUAL_COLUMNS + ["encode_s", "decode_s"]
 CODEC_REPORT_COLUMNS = ["bpp_estimated", "decode_check"]
 PROVENANCE_COLUMNS = ["codec_library", "packages", "git_rev", "params_hash", "device"]
 RESULT_COLUMNS = KEY_COLUMNS + MEASURE_COLUMNS + CODEC_REPORT_COLUMNS + PROVENANCE_COLUMNS
 DECODE_CHECK_VALUES = ("ok", "mismatch", "n/a")
 
 # Means over images per rate point; bpp and metrics are averaged per image (CompressAI's convention).
-SUMMARY_MEASURES = ["bpp", "psnr", "ms_ssim", "ms_ssim_db", "encode_s", "decode_s"]
+SUMMARY_MEASURES = ["bpp", "psnr", "ms_ssim", "ms_ssim_db"] + PERCEPTUAL_COLUMNS + ["encode_s", "decode_s"]
 
 
 class ResultsError(ValueError):
@@ -45,8 +50,9 @@ def write_csv_atomic(df: pd.DataFrame, path: "str | os.PathLike[str]") -> None:
 def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
     """Read and validate a per-image results CSV written by ``evaluate``.
 
-    Files written before ``bpp_estimated``/``decode_check`` existed are accepted: the columns
-    are added as NaN and "n/a" (pandas also reads a stored "n/a" as NaN; it is restored).
+    Files written before ``bpp_estimated``/``decode_check`` or the perceptual columns existed
+    are accepted: the columns are added as NaN (perceptual ones after ``ms_ssim_db``) and "n/a"
+    (pandas also reads a stored "n/a" as NaN; it is restored).
     Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, has
     duplicate (rate point, image) rows, or a ``decode_check`` value other than ok/mismatch/n/a.
     """
@@ -62,6 +68,9 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
         raise ResultsError(f"{path}: missing columns {missing}")
     if df.empty:
         raise ResultsError(f"{path}: no rows")
+    for i, col in enumerate(PERCEPTUAL_COLUMNS):
+        if col not in df.columns:
+            df.insert(df.columns.get_loc("ms_ssim_db") + 1 + i, col, np.nan)
     after = df.columns.get_loc("decode_s") + 1 if "decode_s" in df.columns else len(df.columns)
     if "bpp_estimated" not in df.columns:
         df.insert(after, "bpp_estimated", np.nan)

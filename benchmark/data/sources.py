@@ -1,5 +1,5 @@
-"""Data set sources (``builtin``, ``kodak``, ``folder``, ``bsds500``, ``coco``) and ``fetch_dataset``,
-which builds a data directory.
+"""Data set sources (``builtin``, ``kodak``, ``folder``, ``bsds500``, ``wikipedia-photos``, ``coco``) and
+``fetch_dataset``, which builds a data directory.
 
 A data directory holds::
 
@@ -382,6 +382,72 @@ def bsds500(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> 
             arr = _fetch_decoded(url, Path(scratch), mirror=mirror, sha256=table[name], what=f"{split}/{image_id}.jpg")
             save_png_atomic(arr, images_dir / f"{name}.png")
             rows.append(_row(name, images_dir, arr, url))
+    return rows, []
+
+
+# --- wikipedia-photos --------------------------------------------------------------------------
+
+WIKIPEDIA_PHOTOS_COMMIT = "0b8a89db599a384124fb991b85d40cfd63c73d58"
+WIKIPEDIA_PHOTOS_URL = (
+    f"https://raw.githubusercontent.com/Zelex/images/{WIKIPEDIA_PHOTOS_COMMIT}/wikipedia-photos/{{number}}.png"
+)
+WIKIPEDIA_PHOTOS_SHA256_FILE = "wikipedia_photos_sha256.txt"  # package data beside this module
+_WIKI_LINE = re.compile(r"^([0-9a-f]{64})  (\d{3})\.png  (\d+)x(\d+)$")
+
+
+@functools.lru_cache(maxsize=None)
+def wikipedia_photos_sha256() -> Dict[str, str]:
+    """Image name (``wiki<NNN>``, e.g. ``wiki001``) -> SHA-256 of its decoded pixels
+    (``pixel_sha256``: (H, W, 3) uint8, row-major), read from the package data file
+    ``benchmark/data/wikipedia_photos_sha256.txt`` (lines ``<sha256>  <NNN>.png  <W>x<H>``, ``#``
+    comments; 49 images). Pixels, not file bytes, are pinned: PNG bytes may differ between copies.
+
+    Raises ``RuntimeError`` naming the file and line if the installed package's copy is malformed.
+    """
+    res = importlib.resources.files("benchmark.data").joinpath(WIKIPEDIA_PHOTOS_SHA256_FILE)
+    table: Dict[str, str] = {}
+    for line_no, line in enumerate(res.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _WIKI_LINE.match(line)
+        if m is None or f"wiki{m[2]}" in table:
+            raise RuntimeError(f"{res}: line {line_no}: expected '<sha256>  <NNN>.png  <W>x<H>' (once), got {line!r}")
+        table[f"wiki{m[2]}"] = m[1]
+    return table
+
+
+@DATASET_SOURCES.register("wikipedia-photos")
+def wikipedia_photos(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> SourceResult:
+    """49 high-resolution photographs (downsampled Wikimedia Commons JPEGs, long side 1058 to
+    1724 px, sizes not multiples of 64; Creative Commons, attribution list in the README beside
+    them) from the Zelex/images GitHub repository at commit ``WIKIPEDIA_PHOTOS_COMMIT``, named
+    ``wiki<NNN>`` (``wiki001`` .. ``wiki049``; a letter first so that no table reads the name as
+    a number). A CLIC-like high-resolution test set, large enough for patch FID (1087 HiFiC
+    256x256 patches over the 49 images).
+
+    Params (``datasets.<name>``): ``images`` (names to keep) and ``max_images`` (the first N of
+    the sorted names). Each PNG is fetched with ``fetch_url`` (mirror first), verified by the
+    SHA-256 of its decoded pixels (``wikipedia_photos_sha256()``) and stored as it was fetched.
+
+    Raises ``ConfigError`` for unknown names, ``DownloadError`` (naming the URL and, for wrong
+    pixels, ``NNN.png`` with both hashes) if a file cannot be fetched, does not decode or differs.
+    """
+    table = wikipedia_photos_sha256()
+    rows: List[ManifestRow] = []
+    for name in _select(cfg, list(table)):
+        number = name[len("wiki"):]
+        decoded: List[np.ndarray] = []
+
+        def verify(tmp: Path) -> None:
+            arr = load_rgb8(tmp)  # an ImageError is a ValueError: fetch_url reports it
+            actual, expected = pixel_sha256(arr), table[name]
+            if actual != expected:
+                raise ValueError(f"{number}.png: pixel SHA-256 is {actual}, expected {expected}")
+            decoded.append(arr)
+
+        url = WIKIPEDIA_PHOTOS_URL.format(number=number)
+        fetch_url(url, images_dir / f"{name}.png", mirror=mirror, verify=verify)
+        rows.append(_row(name, images_dir, decoded[-1], url))
     return rows, []
 
 

@@ -1,1 +1,2 @@
-"""Figures for the report: rate-distortion curves (``rd``)."""
+"""Figures for the report: rate-distortion curves (``rd``) and rate-distortion-perception
+figures (``rdp``)."""

@@ -1,0 +1,224 @@
+"""Perceptual results for the report: the per-set FID/KID tables and metric status records that
+evaluate writes (``results/<set>/perception/<codec>.csv`` / ``.json``), merged into the summary,
+values at matched rates, and the ``perception.md`` text.
+
+A status record (see ``benchmark.metrics.suite.PerceptualSuite.status_record``) says, per
+requested metric, whether it was computed or is missing, why, which weight files it used
+(with SHA-256 and whether they are the published files) and which it needs and where they go.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmark.results import ResultsError
+
+SET_VALUE_COLUMNS = ["n_patches", "fid", "kid", "kid_std"]
+LABELS = {
+    "lpips": "LPIPS (AlexNet, v0.1)",
+    "dists": "DISTS",
+    "haarpsi": "HaarPSI",
+    "fid": "FID (256x256 patches)",
+    "kid": "KID (256x256 patches)",
+}
+"""Display names of the perceptual metrics (as ``benchmark.metrics.suite.PERCEPTUAL``)."""
+
+
+def read_set_results(perception_dir: Optional[Path], codecs: Sequence[str]) -> pd.DataFrame:
+    """The FID/KID rows of every codec that has ``<perception_dir>/<codec>.csv`` (columns
+    ``dataset, codec, rate_param, rate_point, n_images, n_patches, patch_size, fid, kid,
+    kid_std``); an empty frame with those columns when none has. A codec without the file is
+    simply absent (results from before perceptual metrics). Raises ``ResultsError`` naming the
+    file if one is unreadable or lacks columns."""
+    cols = ["dataset", "codec", "rate_param", "rate_point", "n_images", "n_patches", "patch_size", "fid", "kid", "kid_std"]
+    frames = []
+    for c in codecs:
+        p = Path(perception_dir) / f"{c}.csv" if perception_dir is not None else None
+        if p is None or not p.is_file():
+            continue
+        try:
+            df = pd.read_csv(p)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise ResultsError(f"{p}: not a readable CSV ({e})") from None
+        missing = [k for k in cols if k not in df.columns]
+        if missing:
+            raise ResultsError(f"{p}: missing columns {missing}")
+        frames.append(df[cols])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def read_status(perception_dir: Optional[Path], codecs: Sequence[str]) -> Dict[str, Optional[Dict[str, Any]]]:
+    """``{codec: status record or None}`` from ``<perception_dir>/<codec>.json`` (None: no
+    record, e.g. results from before perceptual metrics). Raises ``ResultsError`` naming the
+    file if it is not a JSON object with a ``metrics`` mapping."""
+    out: Dict[str, Optional[Dict[str, Any]]] = {}
+    for c in codecs:
+        p = Path(perception_dir) / f"{c}.json" if perception_dir is not None else None
+        if p is None or not p.is_file():
+            out[c] = None
+            continue
+        try:
+            rec = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ResultsError(f"{p}: not a readable JSON file ({e})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), dict):
+            raise ResultsError(f"{p}: expected a JSON object with a 'metrics' mapping (a perceptual status record)")
+        out[c] = rec
+    return out
+
+
+def attach_set_metrics(summary: pd.DataFrame, sets: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with ``SET_VALUE_COLUMNS`` (patch count, FID, KID mean and std) joined on
+    (codec, rate point); NaN where a codec has no per-set results. Row order is kept."""
+    s = summary.drop(columns=[c for c in SET_VALUE_COLUMNS if c in summary.columns])
+    if sets.empty:
+        return s.assign(**{c: np.nan for c in SET_VALUE_COLUMNS})
+    right = sets[["codec", "rate_point"] + SET_VALUE_COLUMNS].astype({"rate_point": float})
+    out = s.astype({"rate_point": float}).merge(right, on=["codec", "rate_point"], how="left")
+    out["rate_point"] = summary["rate_point"].to_numpy()
+    return out
+
+
+def metric_state(statuses: Mapping[str, Optional[Mapping[str, Any]]], metric: str) -> Dict[str, List[str]]:
+    """Which codecs have ``metric`` computed, missing, not computed or not recorded:
+    ``{"computed": [...], "missing": [...], "not computed": [...], "not recorded": [...]}``
+    (a metric absent from a record, i.e. not requested, counts as "not computed")."""
+    out: Dict[str, List[str]] = {"computed": [], "missing": [], "not computed": [], "not recorded": []}
+    for codec, rec in statuses.items():
+        if rec is None:
+            out["not recorded"].append(codec)
+            continue
+        st = (rec["metrics"].get(metric) or {}).get("status", "not computed")
+        out[st if st in out else "not computed"].append(codec)
+    return out
+
+
+def missing_note(statuses: Mapping[str, Optional[Mapping[str, Any]]], metric: str) -> Optional[str]:
+    """A one-line note for a figure: why ``metric`` has no values for some or all codecs
+    (naming the weight files it needs), or None when every codec has it computed."""
+    st = metric_state(statuses, metric)
+    parts = []
+    if st["missing"]:
+        files = []
+        for c in st["missing"]:
+            for n in statuses[c]["metrics"][metric].get("needs", []):
+                if n["file"] not in files:
+                    files.append(n["file"])
+        who = "all codecs" if len(st["missing"]) == len(statuses) else ", ".join(st["missing"])
+        parts.append(f"Missing for {who}: weight file(s) not available ({', '.join(files)}); see perception.md")
+    if st["not computed"]:
+        parts.append(f"Not computed for {', '.join(st['not computed'])}")
+    if st["not recorded"]:
+        parts.append(f"No record for {', '.join(st['not recorded'])} (evaluated before perceptual metrics)")
+    return ". ".join(parts) + "." if parts else None
+
+
+def at_matched_rates(summary: pd.DataFrame, codec: str, columns: Sequence[str], rates: Sequence[float]) -> pd.DataFrame:
+    """Values of ``columns`` of one codec at the given rates (bpp), interpolated linearly in
+    log(bpp) between the codec's rate points (no extrapolation: rates outside its range are
+    left out, as are points where a column is not finite). Columns ``bpp`` + ``columns``."""
+    s = summary[summary.codec == codec].sort_values("bpp")
+    s = s[np.isfinite(s[list(columns)].to_numpy(float)).all(axis=1) & (s.bpp > 0)]
+    rows = []
+    if len(s) >= 2:
+        x = np.log(s.bpp.to_numpy(float))
+        for r in rates:
+            if x[0] <= math.log(r) <= x[-1]:
+                rows.append({"bpp": float(r), **{c: float(np.interp(math.log(r), x, s[c].to_numpy(float))) for c in columns}})
+    return pd.DataFrame(rows, columns=["bpp"] + list(columns))
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def perception_markdown(
+    dataset: str,
+    statuses: Mapping[str, Optional[Mapping[str, Any]]],
+    summary: pd.DataFrame,
+    *,
+    indicative_below: int,
+    metrics: Sequence[str] = tuple(LABELS),
+) -> str:
+    """``perception.md``: which perceptual metrics were computed (package, paper, weight files
+    and their hashes), which are missing for which codecs and why, with the file each needs and
+    where to put it, and the FID/KID table per (codec, rate point) with the patch count; FID/KID
+    over fewer than ``indicative_below`` patches is marked indicative."""
+    lines = [f"# Perceptual metrics on {dataset}", ""]
+    computed, missing = [], []
+    for m in metrics:
+        st = metric_state(statuses, m)
+        recs = [statuses[c]["metrics"][m] for c in st["computed"] + st["missing"]]
+        if st["computed"]:
+            computed.append((m, st, recs))
+        if st["missing"]:
+            missing.append((m, st))
+    lines += ["## Computed", ""]
+    if computed:
+        lines += ["| metric | codecs | implementation | paper | weights |", "|---|---|---|---|---|"]
+        for m, st, recs in computed:
+            r = statuses[st["computed"][0]]["metrics"][m]
+            weights = []
+            for w in r.get("weights", []):
+                flag = "" if w.get("verified") else " **not the published file**"
+                weights.append(f"`{w['file']}` ({w['origin']}, SHA-256 {w['sha256'][:12]}...{flag})")
+            who = "all" if len(st["computed"]) == len(statuses) else ", ".join(st["computed"])
+            lines.append(f"| {LABELS.get(m, m)} | {who} | {r.get('package', '')} | {r.get('reference', '')} | {'; '.join(weights) or 'none needed'} |")
+    else:
+        lines.append("No perceptual metric was computed.")
+    lines += ["", "## Missing", ""]
+    if missing:
+        lines.append(
+            "These metrics were requested (`metrics.perceptual`) but their weight files were not available, so "
+            "their columns are empty (NaN) and their figures carry a note. Put each file at the path given (the "
+            "torch hub cache, `$TORCH_HOME/hub/checkpoints`), or name it under `metrics.weights` in params.yaml, "
+            "or put it in the mirror, then rerun the scoring: `dvc repro --force --single-item --glob 'evaluate*' "
+            "'report*'` (DVC does not track files outside the project)."
+        )
+        lines += ["", "| metric | codecs | reason | file needed | put it at |", "|---|---|---|---|---|"]
+        for m, st in missing:
+            r = statuses[st["missing"][0]]["metrics"][m]
+            who = "all" if len(st["missing"]) == len(statuses) else ", ".join(st["missing"])
+            needs = r.get("needs", [])
+            files = "<br>".join(f"`{n['file']}` ({n['url']})" for n in needs)
+            where = "<br>".join(f"`{n['put_at']}` or `{n['param']}`" for n in needs)
+            why = "<br>".join(f"{n['file']}: {n['reason']}" for n in needs) or r.get("reason", "")
+            lines.append(f"| {LABELS.get(m, m)} | {who} | {why} | {files} | {where} |")
+    else:
+        lines.append("None.")
+    unrecorded = [c for c, r in statuses.items() if r is None]
+    if unrecorded:
+        lines += ["", f"No perceptual record for: {', '.join(unrecorded)} (evaluated before perceptual metrics; rerun evaluate)."]
+
+    lines += ["", "## FID / KID (HiFiC patch protocol)", ""]
+    lines.append(
+        "Each image is cut into non-overlapping 256x256 patches, plus a second grid shifted by 128 px in both "
+        "directions (Mentzer et al., HiFiC, NeurIPS 2020); FID (Heusel et al. 2017) and KID (Binkowski et al. "
+        "2018, cubic polynomial kernel, mean +- std over subsets) compare the Inception V3 features of the "
+        "reconstructions' patches with those of the originals' patches (torch-fidelity). FID is biased upwards "
+        f"for few samples: values over fewer than {indicative_below} patches are marked *indicative*."
+    )
+    lines.append("")
+    if {"fid", "kid"} <= set(summary.columns):
+        has = summary[np.isfinite(summary[["fid", "kid"]].to_numpy(float)).any(axis=1)]
+    else:
+        has = summary.iloc[0:0]
+    if has.empty:
+        n = summary["n_patches"].dropna() if "n_patches" in summary else pd.Series(dtype=float)
+        count = f" (the run has {int(n.max())} patches per rate point)" if len(n) else ""
+        lines.append(f"Not computed{count}.")
+    else:
+        lines += ["| codec | rate point | bpp | FID | KID x 1000 | patches | |", "|---|---|---|---|---|---|---|"]
+        for _, r in has.sort_values(["codec", "bpp"]).iterrows():
+            flag = "indicative" if r.n_patches < indicative_below else ""
+            kid = f"{_fmt(1000 * r.kid, '.2f')} +- {_fmt(1000 * r.kid_std, '.2f')}" if math.isfinite(r.kid) else "n/a"
+            lines.append(
+                f"| {r.codec} | {r.rate_point:g} | {r.bpp:.3f} | {_fmt(float(r.fid), '.2f')} | {kid} | {int(r.n_patches)} | {flag} |"
+            )
+    return "\n".join(lines) + "\n"
