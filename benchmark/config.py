@@ -62,7 +62,8 @@ def params_hash(section: Any) -> str:
 class DatasetConfig:
     """One entry of ``datasets``: where images come from.
 
-    ``source`` is a registered dataset source (``builtin``, ``kodak``, ``folder``, ``bsds500``, ``coco``).
+    ``source`` is a registered dataset source (``builtin``, ``kodak``, ``folder``, ``bsds500``,
+    ``wikipedia-photos``, ``coco``).
     ``images`` optionally selects images by name; ``max_images`` keeps the first N (sorted).
     ``references`` are URLs of published RD curves (CompressAI results-JSON) for this set.
     """
@@ -94,11 +95,18 @@ class CodecConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """The ``report`` section. ``anchor``: our codec every BD-rate is computed against;
+    ``reference_anchor``: the published curve (by name) likewise; ``bd_methods``: Bjontegaard
+    interpolations; ``max_bpp``: RD figures' x limit; ``counterparts``: our codec -> published
+    curve of the same codec; ``pairs``: extra (test, anchor) pairs of our codecs, computed where
+    both are in the run (e.g. the hierarchical VAE against the single-layer one)."""
+
     anchor: str = "jpeg"
     reference_anchor: Optional[str] = "VTM"
     bd_methods: Tuple[str, ...] = ("cubic", "pchip")
     max_bpp: float = 2.0
     counterparts: Mapping[str, str] = field(default_factory=dict)
+    pairs: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ def load_dataset(params: Mapping[str, Any], name: str, source: str = "params.yam
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: datasets.{name} must be a mapping")
     if "source" not in raw:
-        raise ConfigError(f"{source}: datasets.{name}.source is missing (a registered source: builtin, kodak, folder, bsds500, coco)")
+        raise ConfigError(f"{source}: datasets.{name}.source is missing (a registered source: builtin, kodak, folder, bsds500, wikipedia-photos, coco)")
     images = raw.get("images")
     if images is not None and (not isinstance(images, list) or not all(isinstance(i, str) for i in images)):
         raise ConfigError(f"{source}: datasets.{name}.images must be a list of names")
@@ -179,7 +187,13 @@ def load_report(params: Mapping[str, Any], source: str = "params.yaml") -> Repor
     for m in methods:
         if m not in ("cubic", "pchip", "akima"):
             raise ConfigError(f"{source}: report.bd_methods: unknown method {m!r} (cubic, pchip, akima)")
+    pairs = raw.get("pairs") or []
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(c, str) for c in p) and p[0] != p[1] for p in pairs
+    ):
+        raise ConfigError(f"{source}: report.pairs must be a list of [test codec, anchor codec] pairs, got {pairs!r}")
     return ReportConfig(
+        pairs=tuple((str(a), str(b)) for a, b in pairs),
         anchor=str(raw.get("anchor", "jpeg")),
         reference_anchor=raw.get("reference_anchor", "VTM"),
         bd_methods=methods,
@@ -200,3 +214,87 @@ def load_check(params: Mapping[str, Any], source: str = "params.yaml") -> CheckC
             raise ConfigError(f"{source}: check.tolerances.{k} must be a non-negative number, got {v!r}")
         vals[k] = float(v)
     return CheckConfig(**vals)
+
+
+PERCEPTUAL_METRICS = ("lpips", "dists", "haarpsi", "fid", "kid")
+WEIGHT_KEYS = ("alexnet", "lpips_linear", "vgg16", "dists", "inception")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The ``metrics`` section: perceptual metrics scored by evaluate and their figures.
+
+    ``perceptual``: which of ``PERCEPTUAL_METRICS`` to compute. ``weights``: explicit weight
+    files by key of ``WEIGHT_KEYS`` (None: the torch hub cache, then the mirror).
+    ``download``: fetch missing weights from their URL. ``patch_size``: side of the HiFiC FID/KID
+    patches (px). ``kid_subsets``/``kid_subset_size``: KID's subsets (the size is capped at the
+    patch count). ``fid_indicative_below``: FID/KID over fewer patches are marked indicative.
+    ``dp_rates``: rates (bpp) of the distortion-perception figure. ``device``: ``auto`` (CUDA
+    when present), ``cpu`` or ``cuda[:N]``. ``batch_size``: images or patches per network call.
+    """
+
+    perceptual: Tuple[str, ...] = PERCEPTUAL_METRICS
+    weights: Mapping[str, Optional[str]] = field(default_factory=dict)
+    download: bool = True
+    patch_size: int = 256
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    fid_indicative_below: int = 1000
+    dp_rates: Tuple[float, ...] = (0.25, 0.5, 1.0)
+    device: str = "auto"
+    batch_size: int = 8
+
+
+def load_metrics(params: Mapping[str, Any], source: str = "params.yaml") -> MetricsConfig:
+    """``MetricsConfig`` from ``params['metrics']`` (defaults for what is absent; no section:
+    all defaults). Raises ``ConfigError`` naming the key for unknown metrics or weight keys,
+    non-positive sizes, or a bad device."""
+    raw = params.get("metrics") or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: metrics must be a mapping")
+    known = {"perceptual", "weights", "download", "patches", "figures", "device", "batch_size"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{source}: metrics: unknown keys {sorted(unknown)} (known: {sorted(known)})")
+    perceptual = raw.get("perceptual", list(PERCEPTUAL_METRICS))
+    if not isinstance(perceptual, list) or any(m not in PERCEPTUAL_METRICS for m in perceptual):
+        raise ConfigError(f"{source}: metrics.perceptual must be a list out of {list(PERCEPTUAL_METRICS)}, got {perceptual!r}")
+    weights = raw.get("weights") or {}
+    if not isinstance(weights, Mapping) or set(weights) - set(WEIGHT_KEYS):
+        raise ConfigError(f"{source}: metrics.weights: keys must be among {list(WEIGHT_KEYS)}, got {weights!r}")
+    for k, v in weights.items():
+        if v is not None and not isinstance(v, str):
+            raise ConfigError(f"{source}: metrics.weights.{k} must be a file path or null, got {v!r}")
+    for sec, keys in (("patches", {"size", "kid_subsets", "kid_subset_size"}), ("figures", {"fid_indicative_below", "dp_rates"})):
+        node = raw.get(sec) or {}
+        if not isinstance(node, Mapping) or set(node) - keys:
+            raise ConfigError(f"{source}: metrics.{sec}: keys must be among {sorted(keys)}, got {node!r}")
+    patches = raw.get("patches") or {}
+    figures = raw.get("figures") or {}
+
+    def pos_int(v: Any, key: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ConfigError(f"{source}: {key} must be a positive integer, got {v!r}")
+        return v
+
+    rates = figures.get("dp_rates", [0.25, 0.5, 1.0])
+    if not isinstance(rates, list) or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
+        raise ConfigError(f"{source}: metrics.figures.dp_rates must be a list of positive rates in bpp, got {rates!r}")
+    device = str(raw.get("device", "auto"))
+    if device != "auto" and device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
+        raise ConfigError(f"{source}: metrics.device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    download = raw.get("download", True)
+    if not isinstance(download, bool):
+        raise ConfigError(f"{source}: metrics.download must be true or false, got {download!r}")
+    return MetricsConfig(
+        perceptual=tuple(dict.fromkeys(perceptual)),
+        weights={str(k): (None if v is None else str(v)) for k, v in weights.items()},
+        download=download,
+        patch_size=pos_int(patches.get("size", 256), "metrics.patches.size"),
+        kid_subsets=pos_int(patches.get("kid_subsets", 100), "metrics.patches.kid_subsets"),
+        kid_subset_size=pos_int(patches.get("kid_subset_size", 1000), "metrics.patches.kid_subset_size"),
+        fid_indicative_below=pos_int(figures.get("fid_indicative_below", 1000), "metrics.figures.fid_indicative_below"),
+        dp_rates=tuple(float(r) for r in rates),
+        device=device,
+        batch_size=pos_int(raw.get("batch_size", 8), "metrics.batch_size"),
+    )

@@ -15,6 +15,14 @@ Outputs in ``--out``:
   points' rows and the BD-rates of the first method.
 - ``figures/rd-psnr.{png,pdf}``, ``figures/rd-ms-ssim.{png,pdf}``: ours solid, published dashed.
 - ``compressai/<codec>.json``: our curves in CompressAI's results-JSON format.
+- Perception (``--perception``: evaluate's ``<codec>.csv`` FID/KID tables and ``<codec>.json``
+  status records): the summary gains the mean LPIPS / DISTS / HaarPSI and the per-rate-point
+  FID, KID (+ std) and patch count; ``perception.md`` lists the perceptual metrics computed and
+  those missing (reason, file needed, where to put it) and the FID/KID table, marked indicative
+  under ``metrics.figures.fid_indicative_below`` patches; ``figures/rdp-<metric>.{png,pdf}`` (bpp
+  vs LPIPS, DISTS, HaarPSI, FID, KID) and ``figures/dp-psnr-<metric>.{png,pdf}`` (PSNR vs LPIPS and
+  vs HaarPSI at the matched rates ``metrics.figures.dp_rates``). A missing metric gives a figure
+  with a note, never an error.
 """
 
 from __future__ import annotations
@@ -29,11 +37,19 @@ import numpy as np
 import pandas as pd
 
 from benchmark.analysis.bdrate import bd_metrics
+from benchmark.analysis.perception import (
+    attach_set_metrics,
+    missing_note,
+    perception_markdown,
+    read_set_results,
+    read_status,
+)
 from benchmark.analysis.references import Curve, read_curve, write_compressai_json
-from benchmark.config import ReportConfig, load_report, read_params
+from benchmark.config import MetricsConfig, ReportConfig, load_metrics, load_report, read_params
 from benchmark.fileio import write_text_atomic
 from benchmark.plots.rd import plot_rd
-from benchmark.results import ResultsError, read_results, summarize, write_csv_atomic
+from benchmark.plots.rdp import plot_dp, plot_rdp
+from benchmark.results import PERCEPTUAL_COLUMNS, ResultsError, read_results, summarize, write_csv_atomic
 
 METRIC_LABELS = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM dB"}
 
@@ -57,6 +73,7 @@ def _dist(curve: Curve, metric: str) -> Optional[np.ndarray]:
 COMPARISON_TITLES = {
     "ours": "Anchor: {anchor} (our run)",
     "published": "Anchor: {anchor} (published curve)",
+    "pair": "Pairwise: against {anchor} (our run, report.pairs)",
     "counterpart": "Each codec against the published curve of the same codec",
 }
 
@@ -150,6 +167,9 @@ def metrics_json(summary: pd.DataFrame, df: pd.DataFrame, bd: pd.DataFrame, meth
             "mean_encode_s": round(float(rows.encode_s.mean()), 5),
             "mean_decode_s": round(float(rows.decode_s.mean()), 5),
         }
+        for col in PERCEPTUAL_COLUMNS:  # only where computed: dvc metrics diff shows absent keys plainly
+            if col in rows and rows[col].notna().any():
+                d[f"mean_{col}"] = round(float(rows[col].mean()), 6)
         for _, r in bd[(bd.codec == codec) & (bd.method == method)].iterrows():
             if math.isfinite(r.bd_rate_pct):
                 d[f"bd_rate_{r.metric}_vs_{r.anchor}_pct"] = round(float(r.bd_rate_pct), 4)
@@ -171,14 +191,28 @@ def report(
     data_dir: Path,
     out_dir: Path,
     cfg: ReportConfig,
+    perception_dir: Optional[Path] = None,
+    metrics_cfg: Optional[MetricsConfig] = None,
 ) -> Dict[str, Path]:
     """Build every report output for one data set; returns name -> path of what it wrote.
 
-    Raises ``ResultsError`` if a codec's results are missing, or the anchor is not among the codecs.
+    BD-rates: every codec against ``cfg.anchor`` and the published ``cfg.reference_anchor``,
+    each codec against its published counterpart, and the ``cfg.pairs`` whose two codecs are
+    both in ``codecs`` (the others are skipped).
+
+    ``perception_dir``: evaluate's per-set perceptual outputs (``<codec>.csv``, ``<codec>.json``);
+    None or absent files: those codecs have no FID/KID and no status record (noted in
+    ``perception.md`` and the figures). ``metrics_cfg``: which perceptual figures to draw, the
+    matched rates and the indicative threshold (default ``MetricsConfig()``).
+
+    Raises ``ResultsError`` if a codec's results are missing or malformed (also a perception file
+    that exists but is malformed), or the anchor is not among the codecs.
     """
+    mcfg = metrics_cfg or MetricsConfig()
     frames = [read_results(results_dir / f"{c}.csv") for c in codecs]
     df = pd.concat(frames, ignore_index=True)
-    summary = summarize(df)
+    summary = attach_set_metrics(summarize(df), read_set_results(perception_dir, codecs))
+    statuses = read_status(perception_dir, codecs)
     ours = [curve_from_summary(summary, c, str(results_dir / f"{c}.csv")) for c in codecs]
     refs = load_references(data_dir / "references")
 
@@ -195,6 +229,8 @@ def report(
         for c in ours
         if c.name in cfg.counterparts and cfg.counterparts[c.name].lower() in by_name
     ]
+    by_codec = {c.name: c for c in ours}
+    comparisons += [(by_codec[t], by_codec[a], "pair") for t, a in cfg.pairs if t in by_codec and a in by_codec]
     bd = bd_table(comparisons, cfg.bd_methods)
 
     written: Dict[str, Path] = {}
@@ -235,6 +271,23 @@ def report(
             max_bpp=cfg.max_bpp,
             counterparts=cfg.counterparts,
         )
+    write_text_atomic(
+        out_dir / "perception.md",
+        perception_markdown(dataset, statuses, summary, indicative_below=mcfg.fid_indicative_below, metrics=mcfg.perceptual),
+    )
+    written["perception_md"] = out_dir / "perception.md"
+    title = f"{dataset} ({n_img} images)"
+    for metric in mcfg.perceptual:
+        plot_rdp(
+            summary, metric, out_dir / "figures" / f"rdp-{metric}", codecs=list(codecs), title=title,
+            max_bpp=cfg.max_bpp, note=missing_note(statuses, metric), indicative_below=mcfg.fid_indicative_below,
+        )
+    for metric in (m for m in ("lpips", "haarpsi") if m in mcfg.perceptual):
+        plot_dp(
+            summary, out_dir / "figures" / f"dp-psnr-{metric}", codecs=list(codecs), rates=list(mcfg.dp_rates),
+            title=f"{title}: distortion vs perception at matched rates", distortion="psnr", perception=metric,
+            note=missing_note(statuses, metric),
+        )
     written["figures"] = out_dir / "figures"
     return written
 
@@ -243,13 +296,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark report",
         description="Summarize per-image results of one data set into summary.csv, bd_rate.csv/.md, "
-        "metrics.json, RD figures (PNG + PDF) and CompressAI-format JSON curves.",
+        "metrics.json, RD figures (PNG + PDF), CompressAI-format JSON curves, perception.md (perceptual "
+        "metrics computed and missing, FID/KID with patch counts) and rate-distortion-perception figures.",
     )
-    p.add_argument("--params", default="params.yaml", help="params file (reads report, evaluate.codecs and evaluate.learned)")
+    p.add_argument(
+        "--params", default="params.yaml",
+        help="params file (reads report, metrics.perceptual, metrics.figures, evaluate.codecs and evaluate.learned)",
+    )
     p.add_argument("--dataset", required=True, help="data set name (figure titles)")
     p.add_argument("--results", required=True, type=Path, help="directory of per-codec CSVs from evaluate")
     p.add_argument("--data", required=True, type=Path, help="fetched data set directory (for references/)")
     p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument(
+        "--perception", type=Path, default=None,
+        help="directory of evaluate's per-set perceptual outputs (<codec>.csv FID/KID, <codec>.json status records)",
+    )
     return p
 
 
@@ -261,7 +322,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     codecs = list(ev.get("codecs") or []) + list(ev.get("learned") or [])
     if not codecs:
         raise ResultsError(f"{args.params}: evaluate.codecs and evaluate.learned are empty")
-    written = report(args.dataset, codecs, args.results, args.data, args.out, cfg)
+    mcfg = load_metrics(params, source=args.params)
+    written = report(args.dataset, codecs, args.results, args.data, args.out, cfg, args.perception, mcfg)
     print(f"report {args.dataset}: " + ", ".join(str(p) for p in written.values()))
     print((args.out / "bd_rate.md").read_text())
     return 0

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Unconditional samples of a hierarchical VAE checkpoint (continuous and integer latents, same seed): PNG + PDF.",
     )
     p.add_argument("--params", default="params.yaml")
-    p.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint of the model stage (models/<model>/q<k>.pt)")
+    p.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint of the model stage (models/<budget>/<model>/q<k>.pt)")
     p.add_argument("--out", required=True, type=Path, help="output path without extension (.png and .pdf are written)")
     return p
 

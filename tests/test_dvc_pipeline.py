@@ -93,8 +93,8 @@ def test_repro_then_noop_then_one_codec(project):
     for name in ("bmshj2018-hyperprior", "qres-vae"):
         learned = pd.read_csv(work / f"results/builtin/per_image/{name}.csv")
         assert sorted(learned.rate_point.unique()) == [2, 6] and (learned.decode_check == "ok").all()
-    assert (work / "results/samples/qres-vae.png").is_file() and (work / "results/samples/qres-vae.pdf").is_file()
-    assert (work / "models/bmshj2018-hyperprior/q2.log.csv").is_file()
+    assert (work / "results/samples/quick/qres-vae.png").is_file() and (work / "results/samples/quick/qres-vae.pdf").is_file()
+    assert (work / "models/quick/bmshj2018-hyperprior/q2.log.csv").is_file()
 
     again = _run([dvc, "repro"], work, env)
     assert _ran(again) == [] and "Data and pipelines are up to date" in again

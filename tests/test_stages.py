@@ -124,6 +124,25 @@ def test_report_outputs(small_set, results_dir, tmp_path):
         assert (out / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_report_pairs_compare_two_of_our_codecs(results_dir, tmp_path):
+    import dataclasses
+
+    from benchmark.config import ConfigError, read_params
+
+    cfg = dataclasses.replace(load_report(read_params(_params(tmp_path))), pairs=(("jpeg", "webp"), ("jpeg", "avif")))
+    report("small", ["jpeg", "webp"], results_dir, tmp_path, tmp_path / "out", cfg)
+    bd = pd.read_csv(tmp_path / "out" / "bd_rate.csv")
+    pair = bd[bd.anchor_kind == "pair"]
+    assert set(zip(pair.codec, pair.anchor)) == {("jpeg", "webp")}  # avif is not in the run: skipped
+    # jpeg against webp is the inverse comparison of webp against jpeg: positive where that is negative.
+    ours = bd[(bd.anchor_kind == "ours") & (bd.codec == "webp") & (bd.metric == "psnr") & (bd.method == "pchip")]
+    inverse = pair[(pair.metric == "psnr") & (pair.method == "pchip")]
+    assert ours.bd_rate_pct.iloc[0] < 0 < inverse.bd_rate_pct.iloc[0]
+    assert "## Pairwise: against webp (our run, report.pairs)" in (tmp_path / "out" / "bd_rate.md").read_text()
+    with pytest.raises(ConfigError, match=r"report.pairs must be a list of \[test codec, anchor codec\] pairs"):
+        load_report({"report": {"pairs": [["jpeg"]]}})
+
+
 def test_report_missing_codec_results(results_dir, tmp_path):
     from benchmark.config import read_params
     from benchmark.results import ResultsError

@@ -136,3 +136,26 @@ def _no_network(*args, **kwargs):
     import urllib.error
 
     raise urllib.error.URLError("no network in this test")
+
+
+def test_budget_model_steps_override_one_architecture():
+    from benchmark.config import ConfigError
+    from benchmark.training.stage import train_config
+
+    params = {
+        "models": {"hp": {"arch": "bmshj2018-hyperprior"}, "mm": {"arch": "mbt2018-mean"}},
+        "train": {
+            "budget": "b",
+            "lambdas": {1: 0.0018},
+            "budgets": {"b": {"sizes": {"bmshj2018-hyperprior": {"N": 8, "M": 12}, "mbt2018-mean": {"N": 8, "M": 12}},
+                              "steps": 10, "model_steps": {"bmshj2018-hyperprior": 40}}},
+        },
+    }
+    assert train_config(params, "hp", 1).steps == 40
+    assert train_config(params, "mm", 1).steps == 10
+    params["train"]["budgets"]["b"]["model_steps"] = {"vae": 5}
+    with pytest.raises(ConfigError, match=r"model_steps must map architectures"):
+        train_config(params, "mm", 1)
+    params["train"]["budgets"]["b"]["model_steps"] = {"bmshj2018-hyperprior": 0}
+    with pytest.raises(ConfigError, match=r"model_steps.bmshj2018-hyperprior must be a positive integer, got 0"):
+        train_config(params, "hp", 1)

@@ -35,7 +35,12 @@ def model_config(params: Dict[str, Any], name: str, source: str = "params.yaml")
 
 
 def train_config(params: Dict[str, Any], name: str, quality: int, source: str = "params.yaml") -> TrainConfig:
-    """The ``TrainConfig`` of model ``name`` at zoo quality ``quality`` under ``train.budget``."""
+    """The ``TrainConfig`` of model ``name`` at zoo quality ``quality`` under ``train.budget``.
+
+    The budget's ``steps`` apply to every architecture unless ``model_steps`` (architecture ->
+    steps) gives that architecture its own count. Raises ``ConfigError`` naming the key for a
+    missing budget, λ or size, an unknown key, or a bad ``model_steps`` entry.
+    """
     arch = model_config(params, name, source)["arch"]
     t = params.get("train") or {}
     budget_name = t.get("budget")
@@ -53,10 +58,20 @@ def train_config(params: Dict[str, Any], name: str, quality: int, source: str = 
         size = {k: int(v) for k, v in sizes[arch].items()}
     else:
         raise ConfigError(f"{source}: train.budgets.{budget_name}.sizes has no entry for {arch} (or use 'paper')")
-    unknown = set(budget) - TRAIN_KEYS - {"sizes"}
+    unknown = set(budget) - TRAIN_KEYS - {"sizes", "model_steps"}
     if unknown:
         raise ConfigError(f"{source}: train.budgets.{budget_name}: unknown keys {sorted(unknown)}")
     kw = {k: budget[k] for k in TRAIN_KEYS if k in budget}
+    model_steps = budget.get("model_steps") or {}
+    if not isinstance(model_steps, dict) or set(model_steps) - set(ARCHITECTURES.names()):
+        raise ConfigError(
+            f"{source}: train.budgets.{budget_name}.model_steps must map architectures to step counts, got {model_steps!r}"
+        )
+    if arch in model_steps:
+        steps = model_steps[arch]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+            raise ConfigError(f"{source}: train.budgets.{budget_name}.model_steps.{arch} must be a positive integer, got {steps!r}")
+        kw["steps"] = steps
     if "milestones" in kw:
         kw["milestones"] = tuple(float(m) for m in kw["milestones"])
     return TrainConfig(
