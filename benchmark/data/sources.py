@@ -122,21 +122,27 @@ def kodak(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[Path]) -> So
     ``KODAK_PIXEL_SHA256``. The PNG files are stored as downloaded. Raises ``DownloadError``
     (naming ``kodimNN.png``) if one cannot be fetched or its pixels differ; ``ConfigError`` for
     unknown names in ``cfg.images``."""
-    rows: List[ManifestRow] = []
-    for name in _select(cfg, list(KODAK_PIXEL_SHA256)):
-        decoded: List[np.ndarray] = []
+    return [
+        _fetch_pixel_verified(KODAK_URL.format(name=name), name, f"{name}.png", KODAK_PIXEL_SHA256[name], images_dir, mirror)
+        for name in _select(cfg, list(KODAK_PIXEL_SHA256))
+    ], []
 
-        def verify(tmp: Path) -> None:
-            arr = load_rgb8(tmp)  # an ImageError is a ValueError: fetch_url reports it
-            actual, expected = pixel_sha256(arr), KODAK_PIXEL_SHA256[name]
-            if actual != expected:
-                raise ValueError(f"{name}.png: pixel SHA-256 is {actual}, expected {expected}")
-            decoded.append(arr)
 
-        url = KODAK_URL.format(name=name)
-        fetch_url(url, images_dir / f"{name}.png", mirror=mirror, verify=verify)
-        rows.append(_row(name, images_dir, decoded[-1], url))
-    return rows, []
+def _fetch_pixel_verified(url: str, name: str, label: str, expected: str, images_dir: Path, mirror: Optional[Path]) -> ManifestRow:
+    """Fetch ``url`` (mirror first) to ``images_dir/<name>.png``, kept only if its decoded pixels
+    have SHA-256 ``expected``; the manifest row. Raises ``DownloadError`` naming the URL, and
+    ``label`` (the upstream file name) with both hashes when the pixels differ."""
+    decoded: List[np.ndarray] = []
+
+    def verify(tmp: Path) -> None:
+        arr = load_rgb8(tmp)  # an ImageError is a ValueError: fetch_url reports it
+        actual = pixel_sha256(arr)
+        if actual != expected:
+            raise ValueError(f"{label}: pixel SHA-256 is {actual}, expected {expected}")
+        decoded.append(arr)
+
+    fetch_url(url, images_dir / f"{name}.png", mirror=mirror, verify=verify)
+    return _row(name, images_dir, decoded[-1], url)
 
 
 # --- folder ------------------------------------------------------------------------------------
@@ -436,18 +442,8 @@ def wikipedia_photos(cfg: DatasetConfig, images_dir: Path, *, mirror: Optional[P
     rows: List[ManifestRow] = []
     for name in _select(cfg, list(table)):
         number = name[len("wiki"):]
-        decoded: List[np.ndarray] = []
-
-        def verify(tmp: Path) -> None:
-            arr = load_rgb8(tmp)  # an ImageError is a ValueError: fetch_url reports it
-            actual, expected = pixel_sha256(arr), table[name]
-            if actual != expected:
-                raise ValueError(f"{number}.png: pixel SHA-256 is {actual}, expected {expected}")
-            decoded.append(arr)
-
         url = WIKIPEDIA_PHOTOS_URL.format(number=number)
-        fetch_url(url, images_dir / f"{name}.png", mirror=mirror, verify=verify)
-        rows.append(_row(name, images_dir, decoded[-1], url))
+        rows.append(_fetch_pixel_verified(url, name, f"{number}.png", table[name], images_dir, mirror))
     return rows, []
 
 
