@@ -79,12 +79,12 @@ def test_repro_then_noop_then_one_codec(project):
         "evaluate@builtin-webp",
         "fetch-train",
         "fetch@builtin",
-        "model@bmshj2018-hyperprior-2",
-        "model@bmshj2018-hyperprior-6",
-        "model@qres-vae-2",
-        "model@qres-vae-6",
+        "model@bmshj2018-hyperprior-2-quick",
+        "model@bmshj2018-hyperprior-6-quick",
+        "model@qres-vae-2-quick",
+        "model@qres-vae-6-quick",
         "report@builtin",
-        "samples@qres-vae",
+        "samples@qres-vae-quick",
     ]
     for f in ("per_image/jpeg.csv", "per_image/webp.csv", "per_image/bmshj2018-hyperprior.csv", "bd_rate.md", "metrics.json", "figures/rd-psnr.png"):
         assert (work / "results" / "builtin" / f).is_file(), f

@@ -198,7 +198,7 @@ def test_codec_is_picklable_without_models(work):
 
 def test_errors_name_what_is_wrong(work):
     image = load_rgb8(work / "images" / "coffee.png")
-    with pytest.raises(CodecError, match=r"q4\.pt: checkpoint not found; it is made by the DVC stage model@hyper-q4"):
+    with pytest.raises(CodecError, match=r"q4\.pt: checkpoint not found; it is made by the DVC stage model@hyper-4-"):
         _codec(work).encode(image, 4)
     with pytest.raises(CodecError, match=r"quality must be an integer in \[1, 8\], got 2.5"):
         _codec(work).encode(image, 2.5)

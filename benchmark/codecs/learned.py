@@ -2,7 +2,7 @@
 
 Registered as ``learned``. The rate point is an integer quality index 1..8 (the CompressAI zoo
 convention); it names the checkpoint ``<models_dir>/<model>/q<quality>.pt`` that the DVC stage
-``model@<model>-q<quality>`` writes (``benchmark.models.checkpoint`` format).
+``model@<model>-<quality>-<budget>`` writes (``benchmark.models.checkpoint`` format).
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ class LearnedCodec(Codec):
             _import_torch()
             path = self.checkpoint_path(q)
             if not path.is_file():
-                stage = f"model@{self.options['model']}-q{q}"
+                # models_dir is models/<train.budget> in the pipeline; stages are model@<model>-<q>-<budget>
+                stage = f"model@{self.options['model']}-{q}-{Path(self.models_dir).name}"
                 raise CodecError(f"{path}: checkpoint not found; it is made by the DVC stage {stage} (dvc repro {stage})")
             try:
                 self._models[q] = load_model(path, device=self.options["device"])
