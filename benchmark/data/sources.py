@@ -28,7 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -328,15 +328,23 @@ def bsds500_sha256() -> Dict[str, str]:
 
     Raises ``RuntimeError`` naming the file and line if the installed package's copy is malformed.
     """
-    res = importlib.resources.files("benchmark.data").joinpath(BSDS500_SHA256_FILE)
+    return _hash_table(BSDS500_SHA256_FILE, _SHA256_LINE, lambda m: f"{m[2]}-{m[3]}", "<sha256>  <split>/<id>.jpg")
+
+
+def _hash_table(file_name: str, pattern: "re.Pattern[str]", key: Callable[["re.Match[str]"], str], form: str) -> Dict[str, str]:
+    """Image name -> SHA-256 from the package data file ``benchmark/data/<file_name>``: one
+    ``pattern`` match per line (group 1 the hash, ``key(match)`` the name), ``#`` comments and
+    blank lines skipped. Raises ``RuntimeError`` naming the file and line for a line that does
+    not match ``form`` or repeats a name."""
+    res = importlib.resources.files("benchmark.data").joinpath(file_name)
     table: Dict[str, str] = {}
     for line_no, line in enumerate(res.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        m = _SHA256_LINE.match(line)
-        if m is None or f"{m[2]}-{m[3]}" in table:
-            raise RuntimeError(f"{res}: line {line_no}: expected '<sha256>  <split>/<id>.jpg' (once), got {line!r}")
-        table[f"{m[2]}-{m[3]}"] = m[1]
+        m = pattern.match(line)
+        if m is None or key(m) in table:
+            raise RuntimeError(f"{res}: line {line_no}: expected '{form}' (once), got {line!r}")
+        table[key(m)] = m[1]
     return table
 
 
@@ -410,16 +418,7 @@ def wikipedia_photos_sha256() -> Dict[str, str]:
 
     Raises ``RuntimeError`` naming the file and line if the installed package's copy is malformed.
     """
-    res = importlib.resources.files("benchmark.data").joinpath(WIKIPEDIA_PHOTOS_SHA256_FILE)
-    table: Dict[str, str] = {}
-    for line_no, line in enumerate(res.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        m = _WIKI_LINE.match(line)
-        if m is None or f"wiki{m[2]}" in table:
-            raise RuntimeError(f"{res}: line {line_no}: expected '<sha256>  <NNN>.png  <W>x<H>' (once), got {line!r}")
-        table[f"wiki{m[2]}"] = m[1]
-    return table
+    return _hash_table(WIKIPEDIA_PHOTOS_SHA256_FILE, _WIKI_LINE, lambda m: f"wiki{m[2]}", "<sha256>  <NNN>.png  <W>x<H>")
 
 
 @DATASET_SOURCES.register("wikipedia-photos")
