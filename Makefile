@@ -6,9 +6,14 @@ BIN    := $(VENV)/bin
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 STAMP  := $(VENV)/.installed
 
-.PHONY: install repro repro-kodak test test-fast ci-pipeline clean
+.PHONY: install lock repro repro-kodak test test-fast ci-pipeline clean
 
-$(STAMP): requirements.lock pyproject.toml
+# requirements.lock pins every package (including the build backend, hatchling); the project is
+# then installed editable from it without build isolation. The install also puts
+# compression_benchmark_torchvision.pth and a copy of benchmark/_torchvision_compat.py into
+# site-packages (pyproject: force-include), which make PyPI's CUDA torchvision importable on CPU
+# torch in every Python process of the venv (hence the reinstall when either file changes).
+$(STAMP): requirements.lock pyproject.toml benchmark/_torchvision_compat.py benchmark/_torchvision_compat.pth
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
@@ -16,23 +21,38 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Regenerates requirements.lock from pyproject.toml (dependencies + the `test` extra + the `build`
+# group) for Linux/macOS/Windows and Python >= 3.10 (uv writes markers where pins differ). Existing
+# pins are kept unless pyproject.toml demands otherwise; add --upgrade to move them all. Needs uv
+# (`pip install uv`, or UV=/path/to/uv). The CUDA runtime that PyPI's Linux torch wheel requires
+# is left out: the torch wheel pins it (exactly; cuda-bindings to <14) on GPU machines; CPU builds of torch
+# (e.g. a local +cpu wheel found through pip's find-links) do not need it.
+UV ?= uv
+CUDA_STACK := cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti \
+	nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile nvidia-curand \
+	nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink \
+	nvidia-nvshmem-cu13 nvidia-nvtx triton
+lock:
+	$(UV) pip compile --quiet pyproject.toml --extra test --group build --universal --python-version 3.10 \
+		$(foreach p,$(CUDA_STACK),--no-emit-package $(p)) -o requirements.lock
+	@{ printf '%s\n' $(LOCK_NOTE); cat requirements.lock; } > requirements.lock.tmp
+	@mv requirements.lock.tmp requirements.lock
+LOCK_NOTE := \
+	'\# Installed by `make install`. Regenerate with `make lock` (needs uv), which runs the uv command below.' \
+	'\# torch==2.13.0 has no local label: a CPU build (torch-2.13.0+cpu found through pip --find-links)' \
+	'\# satisfies it as well as the CUDA build PyPI serves. The CUDA runtime that the latter requires is' \
+	'\# not listed (see the exclusions at the end): the torch wheel pins it (cuda-bindings: <14).' \
+	'\# torchvision 0.28.0 goes with torch 2.13.0; numpy<2 for compressai 1.2.8.'
+
 # The main job: the committed params.yaml (embedded default image set, offline, minutes).
 repro: $(STAMP)
 	$(RUN) dvc repro
 
-# The Kodak run (needs the network, or BENCHMARK_MIRROR pointing at a mirror directory): the 24
-# Kodak images, with the learned models trained on BSDS500 with the `cpu` budget at rate points
-# q1-q3 (the autoregressive mbt2018 and cheng2020-anchor are left out: see README).
-COMMA := ,
-KODAK_LEARNED := bmshj2018-hyperprior,mbt2018-mean,dvae,qres-vae
-KODAK_SET := -S 'data.eval=[kodak]' -S train.data=bsds500 -S train.budget=cpu -S 'train.qualities=[1,2,3]' \
-	-S 'train.models=[$(KODAK_LEARNED)]' -S 'evaluate.learned=[$(KODAK_LEARNED)]' \
-	$(foreach m,$(subst $(COMMA), ,$(KODAK_LEARNED)),-S 'codecs.$(m).rate_points=[1,2,3]')
+# The Kodak run (needs the network, or BENCHMARK_MIRROR pointing at a mirror directory): the run
+# overlay runs/kodak/params.yaml over params.yaml, through runs/kodak/dvc.yaml (a link to dvc.yaml);
+# its lock file is runs/kodak/dvc.lock. See README "The Kodak run".
 repro-kodak: $(STAMP)
-# `dvc exp run $(KODAK_SET)`, then params.yaml is put back as it was (dvc.lock keeps the lock
-# entries of the evaluations of both data sets).
-	cp params.yaml .params.yaml.before-kodak
-	$(RUN) dvc exp run $(KODAK_SET); rc=$$?; mv .params.yaml.before-kodak params.yaml; exit $$rc
+	$(RUN) dvc repro runs/kodak/dvc.yaml
 
 # Unit tests, then a small real pipeline (3 Kodak images, 2 codecs) and the regression check.
 test: $(STAMP)

@@ -1,36 +1,52 @@
-"""Stage ``check``: fail when fresh results regress against committed baseline results.
+"""The regression check: fresh results against committed baseline results.
 
 Rows are matched on (codec, rate point, image) between each fresh per-codec CSV and the
 baseline CSV of the same name. A row regresses when
 
-- ``bpp``        > baseline * (1 + ``bpp_rel``)          (more bits), or
-- ``psnr``       < baseline - ``psnr``        [dB]        (lower quality), or
-- ``ms_ssim_db`` < baseline - ``ms_ssim_db``  [dB], or
+- ``bpp`` > baseline * (1 + ``bpp_rel``) (more bits), or
+- a metric named in ``check.tolerances`` (a registered per-image metric: PSNR, MS-SSIM dB, ...)
+  is worse than the baseline by more than its tolerance, in the metric's own direction and unit, or
 - ``decode_check`` is "mismatch" (decoder and encoder disagree: not a codec, a bug).
 
 Changes beyond tolerance in the good direction are listed as improvements (refresh the
 baseline to keep them). Fresh rows without a baseline row are an error: the comparison would be
-silently empty. Exit status: 0 no regression, 1 regression(s), 2 bad input.
+silently empty. The stage entry point is ``benchmark.stages.check`` (exit 0 no regression,
+1 regression(s), 2 bad input).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from benchmark.config import CheckConfig, load_check, read_params
+from benchmark.config import CheckConfig, ConfigError
+from benchmark.metrics.base import METRICS, per_image_metrics
+from benchmark.registry import unknown_name
 from benchmark.results import ResultsError, read_results
 
 KEY = ["codec", "rate_point", "image"]
 
 
+def _checks(tol: CheckConfig) -> List[Tuple[str, float, bool, bool]]:
+    """(column, tolerance, relative, higher is better) for bpp and each metric of ``tol``.
+    Raises ``ConfigError`` for a tolerance key that is not a registered per-image metric."""
+    known = [m.name for m in per_image_metrics()]
+    out = [("bpp", tol.bpp_rel, True, False)]
+    for name, allowed in tol.metrics.items():
+        if name not in known:
+            raise ConfigError(str(unknown_name("per-image metric", name, known + ["bpp_rel"], "check.tolerances")))
+        out.append((name, float(allowed), False, METRICS.get(name).higher_is_better))
+    return out
+
+
 def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, source: str = "") -> Tuple[List[str], List[str]]:
     """Return (regressions, improvements) as human-readable lines naming codec, rate point,
-    image and metric. Raises ``ResultsError`` if a fresh row has no baseline row."""
+    image and metric. Raises ``ResultsError`` if a fresh row has no baseline row, and
+    ``ConfigError`` for an unknown tolerance key."""
+    checks = _checks(tol)
     merged = fresh.merge(baseline, on=KEY, how="left", suffixes=("", "_base"), indicator=True)
     orphans = merged[merged["_merge"] == "left_only"]
     if len(orphans):
@@ -44,14 +60,11 @@ def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, sourc
         where = f"codec={r.codec} rate_point={r.rate_point:g} image={r.image}"
         if "decode_check" in merged.columns and r.decode_check == "mismatch":
             regressions.append(f"{where} decode_check: the decoder's image differs from the encoder's")
-        checks = [
-            ("bpp", r.bpp, r.bpp_base, r.bpp_base * tol.bpp_rel, False),
-            ("psnr", r.psnr, r.psnr_base, tol.psnr, True),
-            ("ms_ssim_db", r.ms_ssim_db, r.ms_ssim_db_base, tol.ms_ssim_db, True),
-        ]
-        for metric, new, old, allowed, higher_better in checks:
+        for metric, tolerance, relative, higher_better in checks:
+            new, old = r[metric], r[f"{metric}_base"]
             if math.isinf(new) and math.isinf(old) and new == old:
                 continue
+            allowed = old * tolerance if relative else tolerance
             delta = new - old
             worse = -delta if higher_better else delta
             line = f"{where} {metric}: baseline {old:.6g} -> fresh {new:.6g} (delta {delta:+.4g}, tolerance {allowed:.3g})"
@@ -63,7 +76,8 @@ def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, sourc
 
 
 def check_dirs(fresh_dir: Path, baseline_dir: Path, tol: CheckConfig, codecs: Optional[Sequence[str]] = None):
-    """Compare every ``<codec>.csv`` in ``fresh_dir`` (or only ``codecs``) with ``baseline_dir``."""
+    """Compare every ``<codec>.csv`` in ``fresh_dir`` (or only ``codecs``) with ``baseline_dir``;
+    returns (regressions, improvements, rows compared, files compared)."""
     files = [fresh_dir / f"{c}.csv" for c in codecs] if codecs else sorted(fresh_dir.glob("*.csv"))
     if not files:
         raise ResultsError(f"{fresh_dir}: no per-codec results (*.csv) to check")
@@ -76,34 +90,3 @@ def check_dirs(fresh_dir: Path, baseline_dir: Path, tol: CheckConfig, codecs: Op
         improvements += i
         n_rows += len(fresh)
     return regressions, improvements, n_rows, len(files)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="benchmark check",
-        description="Compare fresh per-image results against a committed baseline with per-metric "
-        "tolerances (params.yaml check.tolerances); exit 1 naming codec, rate point, image and metric "
-        "on any regression.",
-    )
-    p.add_argument("--fresh", required=True, type=Path, help="directory of fresh per-codec CSVs")
-    p.add_argument("--baseline", required=True, type=Path, help="directory of baseline per-codec CSVs")
-    p.add_argument("--params", default="params.yaml", help="params file (reads check.tolerances)")
-    p.add_argument("--codecs", nargs="*", default=None, help="only these codecs (default: every CSV in --fresh)")
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    tol = load_check(read_params(args.params), source=args.params)
-    regressions, improvements, n_rows, n_files = check_dirs(args.fresh, args.baseline, tol, args.codecs)
-    for line in improvements:
-        print(f"improved: {line}")
-    for line in regressions:
-        print(f"REGRESSION: {line}")
-    verdict = "FAILED" if regressions else "passed"
-    print(
-        f"check {verdict}: {n_rows} rows in {n_files} codec file(s) against {args.baseline}; "
-        f"{len(regressions)} regression(s), {len(improvements)} improvement(s) beyond tolerance "
-        f"(bpp +{tol.bpp_rel:.2%}, PSNR -{tol.psnr} dB, MS-SSIM -{tol.ms_ssim_db} dB)"
-    )
-    return 1 if regressions else 0

@@ -1,26 +1,435 @@
-"""params.yaml -> frozen dataclasses, validated once, with errors that name the key.
+"""params.yaml -> one frozen, typed ``Config``, validated once, with errors that name the key.
 
-Each stage loads only the section it uses (``load_dataset``, ``load_codec``, ...), so that
-what DVC tracks as a stage's params (dvc.yaml) is exactly what the stage reads.
+Every section of params.yaml has a frozen dataclass here (validated by pydantic); unknown keys
+are errors that list the valid names and the closest one, and defaults live in these classes
+only. A stage loads the whole file once (``load_config``) and uses its own section; what DVC
+tracks as the stage's params (dvc.yaml) is what the stage reads.
+
+Two kinds of options are typed by the part that owns them and parsed strictly with
+:func:`parse_options` when that part is built, so that this module never imports a codec or a
+data source (which would make every stage depend on every codec): a data set's source-specific
+keys (``DatasetConfig.options``) and a codec's ``options``.
+
+**Runs.** ``params.yaml`` holds every setting and the default run. Another run (the Kodak run:
+``runs/kodak/params.yaml``) is an *overlay*: a params file that sets only the run keys
+(``RUN_KEYS``: which data sets, training set, budget, models, qualities and codecs) and is
+merged over the params.yaml of the project root (``run.root``, relative to the overlay's
+directory). The run's dvc.yaml (a link to the root one) reads the overlay for its templates, and
+its stages track the run keys in the overlay and everything else in params.yaml.
+
+**Plugins.** ``plugins`` lists modules imported once the file is read, before any registry is
+used: codecs, metrics, data set sources and architectures from outside the package register
+themselves there (README "Extending").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import json
 import os
-from dataclasses import dataclass, field
+import typing
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Literal, Mapping, Optional, Sequence, Tuple, Union
 
+from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic.dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from typing_extensions import Annotated
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import unknown_name
 
 MIRROR_ENV = "BENCHMARK_MIRROR"
+PARAMS_FILE = "params.yaml"
+
+_STRICT = ConfigDict(extra="forbid")
+
+PosInt = Annotated[StrictInt, Field(gt=0)]
+NonNegInt = Annotated[StrictInt, Field(ge=0)]
+Number = Union[StrictInt, StrictFloat]
+PosNumber = Annotated[Union[StrictInt, StrictFloat], Field(gt=0)]
+NonNegNumber = Annotated[Union[StrictInt, StrictFloat], Field(ge=0)]
+Names = Tuple[StrictStr, ...]
 
 
-class ConfigError(ValueError):
+class ConfigError(BenchmarkError, ValueError):
     """A missing or invalid setting; the message names the file and the key."""
+
+
+def params_hash(section: Any) -> str:
+    """First 12 hex digits of the SHA-256 of a params section as canonical JSON."""
+    blob = json.dumps(section, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, config=_STRICT)
+class RunConfig:
+    """``run``: where this params file sits, for dvc.yaml's templates. ``root``: the project
+    root relative to the file's directory (``.`` for params.yaml, ``../..`` for
+    ``runs/<run>/params.yaml``); ``params``: the file's path from the project root (stages are
+    passed ``--params <it>`` and track the run keys in it)."""
+
+    root: StrictStr = "."
+    params: StrictStr = PARAMS_FILE
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DataConfig:
+    """``data``: ``eval``, the data sets evaluated (names under ``datasets``); ``mirror``, a
+    directory laid out as ``<host>/<url path>`` tried before the network (None: the
+    ``BENCHMARK_MIRROR`` environment variable, else the network only)."""
+
+    eval: Names = ("builtin",)
+    mirror: Optional[StrictStr] = None
+
+
+DATASET_KEYS = ("source", "images", "max_images", "references")
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DatasetConfig:
+    """One entry of ``datasets``: where images come from.
+
+    ``source``: a registered data set source (``builtin``, ``kodak``, ``folder``, ``bsds500``,
+    ``wikipedia-photos``, ``coco``, or a plugin's). ``images``: names to keep; ``max_images``:
+    the first N (sorted); ``references``: URLs of published RD curves (CompressAI results JSON).
+    ``options``: the entry's other keys, the source's own (e.g. ``path`` for ``folder``),
+    parsed by the source with :func:`parse_options`.
+    """
+
+    name: StrictStr
+    source: StrictStr
+    images: Optional[Names] = None
+    max_images: Optional[PosInt] = None
+    references: Names = ()
+    options: Dict[StrictStr, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, config=_STRICT)
+class CodecConfig:
+    """One entry of ``codecs``: a registered codec class (``codec``), its rate points in the
+    codec's own unit and its ``options`` (checked by the codec class). A learned codec (listed
+    under ``evaluate.learned`` or ``evaluate.variants``) takes its rate points from
+    ``train.qualities`` unless it names a subset of them."""
+
+    name: StrictStr
+    codec: StrictStr
+    rate_points: Tuple[Number, ...] = ()
+    options: Dict[StrictStr, Any] = Field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """``params_hash`` of the entry as the codec sees it (codec, rate points, options)."""
+        return params_hash({"codec": self.codec, "rate_points": list(self.rate_points), "options": dict(self.options)})
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ModelConfig:
+    """One entry of ``models``: ``arch`` (a registered architecture; default: the entry's
+    name) and ``source``: ``train`` (here, with ``train.budget``) or ``zoo`` (CompressAI's
+    pretrained weights; never trained instead)."""
+
+    name: StrictStr
+    arch: Optional[StrictStr] = None
+    source: Literal["train", "zoo"] = "train"
+
+    @property
+    def architecture(self) -> str:
+        return self.arch or self.name
+
+
+@dataclass(frozen=True, config=_STRICT)
+class TrainSettings:
+    """How one model is trained (``train.budgets.<budget>.defaults``, overridden per model):
+    ``steps``; ``batch_size`` patches of ``patch_size`` px; Adam ``lr`` (×0.1 at each of the
+    ``milestones``, fractions of ``steps``) and ``aux_lr`` for the entropy bottleneck;
+    ``clip_max_norm`` (0: none); a resumable state every ``checkpoint_every`` steps, a log row
+    every ``log_every`` steps (neither changes the weights)."""
+
+    steps: PosInt = 2000
+    batch_size: PosInt = 8
+    patch_size: PosInt = 128
+    lr: PosNumber = 1.0e-4
+    aux_lr: PosNumber = 1.0e-3
+    milestones: Tuple[Annotated[Number, Field(gt=0, lt=1)], ...] = (0.8,)
+    clip_max_norm: NonNegNumber = 1.0
+    checkpoint_every: PosInt = 500
+    log_every: PosInt = 25
+
+
+Size = Union[Literal["paper"], Dict[StrictStr, PosInt]]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class BudgetModel:
+    """A model's entry in a budget: ``size`` (channel counts, or ``paper``: the published
+    widths per quality) and ``settings``, the budget's defaults with this model's overrides."""
+
+    size: Size
+    settings: TrainSettings
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Budget:
+    """``train.budgets.<name>``: ``defaults`` for every model and per-model entries
+    (``models.<model>: {size: ..., <any TrainSettings key>: override}``)."""
+
+    defaults: TrainSettings
+    models: Dict[StrictStr, BudgetModel]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class TrainConfigSection:
+    """``train``: the training set (``data``), which ``models`` are made at which
+    ``qualities`` (CompressAI zoo quality indices, λ from ``lambdas``, CompressAI's MSE scale
+    λ·255²·MSE + bpp), under which ``budget``; ``seed``; ``device`` (auto | cpu | cuda[:N])."""
+
+    data: StrictStr
+    models: Names
+    qualities: Tuple[PosInt, ...]
+    budget: StrictStr
+    lambdas: Dict[PosInt, PosNumber]
+    budgets: Dict[StrictStr, Budget]
+    seed: StrictInt = 0
+    device: StrictStr = "auto"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class SamplesConfig:
+    """``samples``: unconditional samples of a hierarchical VAE: ``n`` samples of ``size`` px
+    (a multiple of 64) from the checkpoint of ``quality`` of each of ``models``, ``seed``, τ
+    (``temperature``) scaling σ."""
+
+    models: Names = ()
+    quality: PosInt = 2
+    n: PosInt = 16
+    size: Annotated[StrictInt, Field(ge=64, multiple_of=64)] = 64
+    seed: StrictInt = 0
+    temperature: PosNumber = 1.0
+
+
+@dataclass(frozen=True, config=_STRICT)
+class EvaluateConfig:
+    """``evaluate``: classical ``codecs``, ``learned`` codecs (each named like its model) and
+    learned ``variants`` (another name over a model, e.g. other options); ``workers``: worker
+    processes per sweep (0 = one per core; not tracked by DVC)."""
+
+    codecs: Names = ()
+    learned: Names = ()
+    variants: Names = ()
+    workers: NonNegInt = 0
+
+
+@dataclass(frozen=True, config=_STRICT)
+class PatchesConfig:
+    """``metrics.patches``: FID/KID over HiFiC patches of ``size`` px; KID over
+    ``kid_subsets`` subsets of ``kid_subset_size`` (capped at the patch count)."""
+
+    size: PosInt = 256
+    kid_subsets: PosInt = 100
+    kid_subset_size: PosInt = 1000
+
+
+@dataclass(frozen=True, config=_STRICT)
+class FiguresConfig:
+    """``metrics.figures``: FID/KID over fewer than ``fid_indicative_below`` patches are marked
+    indicative; the distortion-perception figures compare PSNR with each metric of ``dp`` at the
+    rates ``dp_rates`` (bpp)."""
+
+    fid_indicative_below: PosInt = 1000
+    dp_rates: Tuple[PosNumber, ...] = (0.25, 0.5, 1.0)
+    dp: Names = ("lpips", "haarpsi")
+
+
+@dataclass(frozen=True, config=_STRICT)
+class MetricsConfig:
+    """``metrics``: the perceptual metrics evaluate scores beside the distortion ones
+    (``perceptual``, registered metric names), explicit weight files (``weights``, by key of
+    ``benchmark.metrics.weights.WEIGHT_FILES``; None: hub cache, then mirror), ``download``
+    missing weights, the FID/KID ``patches``, the ``figures``, ``device`` (auto | cpu | cuda[:N])
+    and ``batch_size`` (images or patches per network call)."""
+
+    perceptual: Names = ("lpips", "dists", "haarpsi", "fid", "kid")
+    weights: Dict[StrictStr, Optional[StrictStr]] = Field(default_factory=dict)
+    download: StrictBool = True
+    patches: PatchesConfig = PatchesConfig()
+    figures: FiguresConfig = FiguresConfig()
+    device: Annotated[StrictStr, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+    batch_size: PosInt = 8
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ReportConfig:
+    """``report``: BD-rates of every codec against our ``anchor`` codec and the published
+    ``reference_anchor`` curve (by name), with each of ``bd_methods``; ``max_bpp``, the RD
+    figures' x limit; ``pairs`` of our codecs (test, anchor), computed where both are in the
+    run; ``published_counterparts``: our codec -> the published curve of the same codec."""
+
+    anchor: StrictStr = "jpeg"
+    reference_anchor: Optional[StrictStr] = "VTM"
+    bd_methods: Tuple[Literal["cubic", "pchip", "akima"], ...] = ("cubic", "pchip")
+    max_bpp: PosNumber = 2.0
+    pairs: Tuple[Tuple[StrictStr, StrictStr], ...] = ()
+    published_counterparts: Dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, config=_STRICT)
+class CheckConfig:
+    """``check.tolerances``: a fresh row regresses when its ``bpp`` exceeds the baseline's by
+    more than ``bpp_rel`` (relative), or a metric named in ``metrics`` (a registered per-image
+    metric -> absolute tolerance in its unit) is worse by more than its tolerance."""
+
+    bpp_rel: NonNegNumber = 0.005
+    metrics: Dict[StrictStr, NonNegNumber] = Field(default_factory=lambda: {"psnr": 0.02, "ms_ssim_db": 0.02})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole params file(s). ``files``: the files read (params.yaml, then the run overlay
+    if any), for messages and provenance; ``source``: how messages name them."""
+
+    files: Tuple[Path, ...]
+    source: str
+    plugins: Tuple[str, ...]
+    run: RunConfig
+    data: DataConfig
+    datasets: Mapping[str, DatasetConfig]
+    codecs: Mapping[str, CodecConfig]
+    models: Mapping[str, ModelConfig]
+    train: TrainConfigSection
+    samples: SamplesConfig
+    evaluate: EvaluateConfig
+    metrics: MetricsConfig
+    report: ReportConfig
+    check: CheckConfig
+
+    def dataset(self, name: str) -> DatasetConfig:
+        """``datasets.<name>``; ``ConfigError`` listing the known names."""
+        return _lookup(self.datasets, name, "data set", f"{self.source}: datasets")
+
+    def codec(self, name: str) -> CodecConfig:
+        """``codecs.<name>``; ``ConfigError`` listing the known names."""
+        return _lookup(self.codecs, name, "codec", f"{self.source}: codecs")
+
+    def model(self, name: str) -> ModelConfig:
+        """``models.<name>``; ``ConfigError`` listing the known names."""
+        return _lookup(self.models, name, "model", f"{self.source}: models")
+
+    def budget(self) -> Budget:
+        """The budget selected by ``train.budget``."""
+        return self.train.budgets[self.train.budget]
+
+    def mirror(self, override: Optional[str] = None) -> Optional[Path]:
+        """The mirror directory: ``override`` (CLI) > ``data.mirror`` > ``$BENCHMARK_MIRROR`` > None."""
+        return resolve_mirror(self.data.mirror, override)
+
+    def evaluated_codecs(self) -> Tuple[str, ...]:
+        """Every codec of the run: classical, learned and variants, in that order."""
+        return self.evaluate.codecs + self.evaluate.learned + self.evaluate.variants
+
+
+def _lookup(table: Mapping[str, Any], name: str, kind: str, where: str) -> Any:
+    if name not in table:
+        e = unknown_name(kind, name, table, where)
+        raise ConfigError(str(e))
+    return table[name]
+
+
+def resolve_mirror(configured: Optional[str] = None, override: Optional[str] = None) -> Optional[Path]:
+    """The mirror directory: ``override`` > ``configured`` (``data.mirror``) > ``$BENCHMARK_MIRROR`` > None."""
+    value = override or configured or os.environ.get(MIRROR_ENV) or None
+    return Path(value).expanduser() if value else None
+
+
+# --- strict parsing --------------------------------------------------------------------------
+
+
+def _key(loc: Sequence[Any]) -> str:
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p not in ("int", "float", "str", "bool"):  # pydantic names the union member tried
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def _unwrap(tp: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``Optional[...]``/``Union[...]`` (the first member
+    that is a dataclass or a container), else ``tp`` itself."""
+    while typing.get_origin(tp) in (Annotated, Union):
+        args = typing.get_args(tp)
+        inner = [a for a in args if dataclasses.is_dataclass(a) or typing.get_origin(a) in (dict, tuple, list)]
+        if typing.get_origin(tp) is Annotated:
+            tp = args[0]
+        elif inner:
+            tp = inner[0]
+        else:
+            return tp
+    return tp
+
+
+def _class_at(cls: Any, loc: Sequence[Any]) -> Any:
+    """The dataclass reached by following ``loc`` (field names, mapping keys, tuple indices)
+    from the dataclass ``cls``; None when it leads elsewhere."""
+    tp = cls
+    for part in loc:
+        tp = _unwrap(tp)
+        if dataclasses.is_dataclass(tp):
+            tp = typing.get_type_hints(tp, include_extras=True).get(part)
+        elif typing.get_origin(tp) in (dict, tuple, list):
+            tp = typing.get_args(tp)[-1 if typing.get_origin(tp) is dict else 0]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if dataclasses.is_dataclass(tp) else None
+
+
+def _describe(e: ValidationError, cls: Any, where: str) -> str:
+    """One line for the first problem of a pydantic error: the dotted key, what is wrong, and
+    for an unknown key the valid names and the closest one."""
+    errors = e.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    key = ".".join(filter(None, [where, _key(loc)]))
+    if first["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        owner = _class_at(cls, loc[:-1])
+        valid = [f.name for f in dataclasses.fields(owner) if f.name != "name"] if owner else []
+        return str(unknown_name("key", loc[-1], valid, ".".join(filter(None, [where, _key(loc[:-1])]))))
+    if first["type"] == "missing":
+        return f"{key}: missing"
+    # a union reports once per member: say what was given and what each member wanted
+    same = [x for x in errors if tuple(x["loc"])[: len(loc) - 1] == loc[:-1]]
+    wanted = "; or ".join(dict.fromkeys(x["msg"] for x in same)) if len(same) > 1 else first["msg"]
+    wanted = wanted.replace("Input should be a valid integer; or Input should be a valid number", "Input should be a number")
+    return f"{key}: {wanted}, got {first.get('input')!r}"
+
+
+def parse_options(cls: Any, raw: Mapping[str, Any], where: str) -> Any:
+    """Build the frozen (pydantic) dataclass ``cls`` from the mapping ``raw`` strictly.
+
+    Raises ``ConfigError`` naming ``where`` and the key: an unknown key (with the valid names
+    and the closest one), a missing one, or a value of the wrong type or range.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    try:
+        return cls(**{str(k): v for k, v in raw.items()})
+    except ValidationError as e:
+        raise ConfigError(_describe(e, cls, where)) from None
+    except TypeError as e:  # a positional/keyword mismatch pydantic leaves to Python
+        raise ConfigError(f"{where}: {e}") from None
+
+
+# --- reading -------------------------------------------------------------------------------
 
 
 def read_params(path: "str | os.PathLike[str]") -> Dict[str, Any]:
@@ -43,258 +452,227 @@ def read_params(path: "str | os.PathLike[str]") -> Dict[str, Any]:
     return data
 
 
-def _section(params: Mapping[str, Any], dotted: str, source: str) -> Any:
-    node: Any = params
+RUN_KEYS: Tuple[str, ...] = (
+    "run",
+    "data.eval",
+    "train.data",
+    "train.models",
+    "train.qualities",
+    "train.budget",
+    "samples.models",
+    "samples.quality",
+    "evaluate.codecs",
+    "evaluate.learned",
+    "evaluate.variants",
+)
+"""The keys a run overlay sets (every one of them: dvc.yaml's templates read them from the
+overlay alone); everything else comes from params.yaml."""
+
+
+def _leaves(d: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and key not in RUN_KEYS:
+            yield from _leaves(v, key + ".")
+        else:
+            yield key
+
+
+def _get(d: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise ConfigError(f"{source}: missing key {dotted!r}")
-        node = node[part]
-    return node
+        if not isinstance(d, Mapping) or part not in d:
+            return KeyError
+        d = d[part]
+    return d
 
 
-def params_hash(section: Any) -> str:
-    """First 12 hex digits of the SHA-256 of a params section as canonical JSON."""
-    blob = json.dumps(section, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+def _merge(base: Dict[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for k, v in overlay.items():
+        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, Mapping) and k != "run" else v
+    return out
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
-    """One entry of ``datasets``: where images come from.
-
-    ``source`` is a registered dataset source (``builtin``, ``kodak``, ``folder``, ``bsds500``,
-    ``wikipedia-photos``, ``coco``).
-    ``images`` optionally selects images by name; ``max_images`` keeps the first N (sorted).
-    ``references`` are URLs of published RD curves (CompressAI results-JSON) for this set.
-    """
-
-    name: str
-    source: str
-    path: Optional[str] = None
-    images: Optional[Tuple[str, ...]] = None
-    max_images: Optional[int] = None
-    references: Tuple[str, ...] = ()
-    alpha: str = "refuse"
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class CodecConfig:
-    """One entry of ``codecs``: a registered codec class, its rate points and options."""
-
-    name: str
-    codec: str
-    rate_points: Tuple[float, ...]
-    options: Mapping[str, Any]
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def hash(self) -> str:
-        return params_hash(self.raw)
+def _overlay(path: Path, raw: Dict[str, Any]) -> Tuple[Dict[str, Any], Tuple[Path, ...], str]:
+    """(merged params, files read, source label) for a params file that may be a run overlay."""
+    run = raw.get("run") or {}
+    root = run.get("root", ".") if isinstance(run, Mapping) else "."
+    if root in (".", "", None):
+        return raw, (path,), str(path)
+    base_path = Path(os.path.normpath(path.parent / str(root) / PARAMS_FILE))
+    extra = [k for k in _leaves(raw) if k not in RUN_KEYS]
+    if extra:
+        raise ConfigError(
+            f"{path}: a run overlay sets only the run keys ({', '.join(RUN_KEYS)}); {extra[0]} belongs in {base_path}"
+        )
+    missing = [k for k in RUN_KEYS if _get(raw, k) is KeyError]
+    if missing:
+        raise ConfigError(f"{path}: a run overlay must set every run key (dvc.yaml's templates read them from it); missing {', '.join(missing)}")
+    base = read_params(base_path)
+    return _merge(base, raw), (base_path, path), f"{path} over {base_path}"
 
 
-@dataclass(frozen=True)
-class ReportConfig:
-    """The ``report`` section. ``anchor``: our codec every BD-rate is computed against;
-    ``reference_anchor``: the published curve (by name) likewise; ``bd_methods``: Bjontegaard
-    interpolations; ``max_bpp``: RD figures' x limit; ``counterparts``: our codec -> published
-    curve of the same codec; ``pairs``: extra (test, anchor) pairs of our codecs, computed where
-    both are in the run (e.g. the hierarchical VAE against the single-layer one)."""
-
-    anchor: str = "jpeg"
-    reference_anchor: Optional[str] = "VTM"
-    bd_methods: Tuple[str, ...] = ("cubic", "pchip")
-    max_bpp: float = 2.0
-    counterparts: Mapping[str, str] = field(default_factory=dict)
-    pairs: Tuple[Tuple[str, str], ...] = ()
+# --- building the typed config -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CheckConfig:
-    bpp_rel: float = 0.005
-    psnr: float = 0.02
-    ms_ssim_db: float = 0.02
-
-
-def resolve_mirror(params: Optional[Mapping[str, Any]] = None, override: Optional[str] = None) -> Optional[Path]:
-    """The mirror directory: ``override`` (CLI) > ``data.mirror`` > ``$BENCHMARK_MIRROR`` > None."""
-    value = override
-    if value is None and params is not None:
-        value = (params.get("data") or {}).get("mirror")
-    if value is None:
-        value = os.environ.get(MIRROR_ENV) or None
-    return Path(value).expanduser() if value else None
-
-
-def _opt_int(v: Any, key: str, source: str) -> Optional[int]:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise ConfigError(f"{source}: {key} must be a positive integer or null, got {v!r}")
-    return v
-
-
-def load_dataset(params: Mapping[str, Any], name: str, source: str = "params.yaml") -> DatasetConfig:
-    raw = _section(params, f"datasets.{name}", source)
+def _named(section: str, raw: Any, cls: Any, src: str, common: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    if raw is None:
+        raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: datasets.{name} must be a mapping")
-    if "source" not in raw:
-        raise ConfigError(f"{source}: datasets.{name}.source is missing (a registered source: builtin, kodak, folder, bsds500, wikipedia-photos, coco)")
-    images = raw.get("images")
-    if images is not None and (not isinstance(images, list) or not all(isinstance(i, str) for i in images)):
-        raise ConfigError(f"{source}: datasets.{name}.images must be a list of names")
-    refs = raw.get("references") or []
-    if not isinstance(refs, list):
-        raise ConfigError(f"{source}: datasets.{name}.references must be a list of URLs")
-    alpha = raw.get("alpha", "refuse")
-    if alpha not in ("refuse", "flatten"):
-        raise ConfigError(f"{source}: datasets.{name}.alpha must be 'refuse' or 'flatten', got {alpha!r}")
-    if raw["source"] == "folder" and not raw.get("path"):
-        raise ConfigError(f"{source}: datasets.{name}.path is required for a folder source")
-    return DatasetConfig(
-        name=name,
-        source=str(raw["source"]),
-        path=raw.get("path"),
-        images=tuple(images) if images is not None else None,
-        max_images=_opt_int(raw.get("max_images"), f"datasets.{name}.max_images", source),
-        references=tuple(str(r) for r in refs),
-        alpha=alpha,
-        raw=dict(raw),
-    )
+        raise ConfigError(f"{src}: {section} must be a mapping of name -> entry")
+    out = {}
+    for name, entry in raw.items():
+        where = f"{src}: {section}.{name}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {entry!r}")
+        if "name" in entry:
+            raise ConfigError(f"{where}.name: the entry's name is its key; remove 'name'")
+        fields = dict(entry)
+        if common is not None:  # the other keys are the part's own options
+            fields = {k: v for k, v in entry.items() if k in common}
+            fields["options"] = {k: v for k, v in entry.items() if k not in common}
+        out[str(name)] = parse_options(cls, {**fields, "name": str(name)}, f"{src}: {section}.{name}")
+    return out
 
 
-def load_codec(params: Mapping[str, Any], name: str, source: str = "params.yaml") -> CodecConfig:
-    raw = _section(params, f"codecs.{name}", source)
+def _budget(raw: Any, where: str) -> Budget:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: codecs.{name} must be a mapping")
-    for key in ("codec", "rate_points"):
-        if key not in raw:
-            raise ConfigError(f"{source}: codecs.{name}.{key} is missing")
-    rps = raw["rate_points"]
-    if not isinstance(rps, list) or not rps or not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rps):
-        raise ConfigError(f"{source}: codecs.{name}.rate_points must be a non-empty list of numbers")
-    if len(set(rps)) != len(rps):
-        raise ConfigError(f"{source}: codecs.{name}.rate_points has duplicates: {rps}")
-    options = raw.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise ConfigError(f"{source}: codecs.{name}.options must be a mapping")
-    return CodecConfig(name=name, codec=str(raw["codec"]), rate_points=tuple(rps), options=dict(options), raw=dict(raw))
-
-
-def load_report(params: Mapping[str, Any], source: str = "params.yaml") -> ReportConfig:
-    raw = params.get("report") or {}
-    methods = tuple(raw.get("bd_methods", ("cubic", "pchip")))
-    for m in methods:
-        if m not in ("cubic", "pchip", "akima"):
-            raise ConfigError(f"{source}: report.bd_methods: unknown method {m!r} (cubic, pchip, akima)")
-    pairs = raw.get("pairs") or []
-    if not isinstance(pairs, list) or not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(c, str) for c in p) and p[0] != p[1] for p in pairs
-    ):
-        raise ConfigError(f"{source}: report.pairs must be a list of [test codec, anchor codec] pairs, got {pairs!r}")
-    return ReportConfig(
-        pairs=tuple((str(a), str(b)) for a, b in pairs),
-        anchor=str(raw.get("anchor", "jpeg")),
-        reference_anchor=raw.get("reference_anchor", "VTM"),
-        bd_methods=methods,
-        max_bpp=float(raw.get("max_bpp", 2.0)),
-        counterparts={str(k): str(v) for k, v in (raw.get("published_counterparts") or {}).items()},
-    )
-
-
-def load_check(params: Mapping[str, Any], source: str = "params.yaml") -> CheckConfig:
-    raw = (params.get("check") or {}).get("tolerances") or {}
-    known = {"bpp_rel", "psnr", "ms_ssim_db"}
-    unknown = set(raw) - known
+        raise ConfigError(f"{where}: expected a mapping with 'defaults' and 'models'")
+    unknown = set(raw) - {"defaults", "models"}
     if unknown:
-        raise ConfigError(f"{source}: check.tolerances: unknown keys {sorted(unknown)} (known: {sorted(known)})")
-    vals = {}
-    for k, v in raw.items():
-        if not isinstance(v, (int, float)) or v < 0:
-            raise ConfigError(f"{source}: check.tolerances.{k} must be a non-negative number, got {v!r}")
-        vals[k] = float(v)
-    return CheckConfig(**vals)
+        raise ConfigError(str(unknown_name("key", sorted(unknown)[0], ["defaults", "models"], where)))
+    defaults = parse_options(TrainSettings, raw.get("defaults") or {}, f"{where}.defaults")
+    models = {}
+    for name, entry in (raw.get("models") or {}).items():
+        w = f"{where}.models.{name}"
+        if not isinstance(entry, Mapping) or "size" not in entry:
+            raise ConfigError(f"{w}: expected a mapping with 'size' (channel counts, or 'paper') and optional overrides")
+        overrides = {k: v for k, v in entry.items() if k != "size"}
+        merged = {**dataclasses.asdict(defaults), **overrides}
+        settings = parse_options(TrainSettings, merged, w)
+        models[str(name)] = parse_options(BudgetModel, {"size": entry["size"], "settings": settings}, w)
+    return Budget(defaults=defaults, models=models)
 
 
-PERCEPTUAL_METRICS = ("lpips", "dists", "haarpsi", "fid", "kid")
-WEIGHT_KEYS = ("alexnet", "lpips_linear", "vgg16", "dists", "inception")
+def _section(params: Mapping[str, Any], name: str, cls: Any, src: str) -> Any:
+    return parse_options(cls, params.get(name) or {}, f"{src}: {name}")
 
 
-@dataclass(frozen=True)
-class MetricsConfig:
-    """The ``metrics`` section: perceptual metrics scored by evaluate and their figures.
-
-    ``perceptual``: which of ``PERCEPTUAL_METRICS`` to compute. ``weights``: explicit weight
-    files by key of ``WEIGHT_KEYS`` (None: the torch hub cache, then the mirror).
-    ``download``: fetch missing weights from their URL. ``patch_size``: side of the HiFiC FID/KID
-    patches (px). ``kid_subsets``/``kid_subset_size``: KID's subsets (the size is capped at the
-    patch count). ``fid_indicative_below``: FID/KID over fewer patches are marked indicative.
-    ``dp_rates``: rates (bpp) of the distortion-perception figure. ``device``: ``auto`` (CUDA
-    when present), ``cpu`` or ``cuda[:N]``. ``batch_size``: images or patches per network call.
-    """
-
-    perceptual: Tuple[str, ...] = PERCEPTUAL_METRICS
-    weights: Mapping[str, Optional[str]] = field(default_factory=dict)
-    download: bool = True
-    patch_size: int = 256
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    fid_indicative_below: int = 1000
-    dp_rates: Tuple[float, ...] = (0.25, 0.5, 1.0)
-    device: str = "auto"
-    batch_size: int = 8
+TOP_LEVEL = ("plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check")
 
 
-def load_metrics(params: Mapping[str, Any], source: str = "params.yaml") -> MetricsConfig:
-    """``MetricsConfig`` from ``params['metrics']`` (defaults for what is absent; no section:
-    all defaults). Raises ``ConfigError`` naming the key for unknown metrics or weight keys,
-    non-positive sizes, or a bad device."""
-    raw = params.get("metrics") or {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: metrics must be a mapping")
-    known = {"perceptual", "weights", "download", "patches", "figures", "device", "batch_size"}
-    unknown = set(raw) - known
+def build_config(params: Mapping[str, Any], files: Sequence[Path] = (), source: str = PARAMS_FILE) -> Config:
+    """The typed, cross-checked ``Config`` of a params mapping (see ``load_config``).
+    Raises ``ConfigError`` naming the key for any problem."""
+    src = source
+    unknown = [k for k in params if k not in TOP_LEVEL]
     if unknown:
-        raise ConfigError(f"{source}: metrics: unknown keys {sorted(unknown)} (known: {sorted(known)})")
-    perceptual = raw.get("perceptual", list(PERCEPTUAL_METRICS))
-    if not isinstance(perceptual, list) or any(m not in PERCEPTUAL_METRICS for m in perceptual):
-        raise ConfigError(f"{source}: metrics.perceptual must be a list out of {list(PERCEPTUAL_METRICS)}, got {perceptual!r}")
-    weights = raw.get("weights") or {}
-    if not isinstance(weights, Mapping) or set(weights) - set(WEIGHT_KEYS):
-        raise ConfigError(f"{source}: metrics.weights: keys must be among {list(WEIGHT_KEYS)}, got {weights!r}")
-    for k, v in weights.items():
-        if v is not None and not isinstance(v, str):
-            raise ConfigError(f"{source}: metrics.weights.{k} must be a file path or null, got {v!r}")
-    for sec, keys in (("patches", {"size", "kid_subsets", "kid_subset_size"}), ("figures", {"fid_indicative_below", "dp_rates"})):
-        node = raw.get(sec) or {}
-        if not isinstance(node, Mapping) or set(node) - keys:
-            raise ConfigError(f"{source}: metrics.{sec}: keys must be among {sorted(keys)}, got {node!r}")
-    patches = raw.get("patches") or {}
-    figures = raw.get("figures") or {}
-
-    def pos_int(v: Any, key: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{source}: {key} must be a positive integer, got {v!r}")
-        return v
-
-    rates = figures.get("dp_rates", [0.25, 0.5, 1.0])
-    if not isinstance(rates, list) or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
-        raise ConfigError(f"{source}: metrics.figures.dp_rates must be a list of positive rates in bpp, got {rates!r}")
-    device = str(raw.get("device", "auto"))
-    if device != "auto" and device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
-        raise ConfigError(f"{source}: metrics.device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    download = raw.get("download", True)
-    if not isinstance(download, bool):
-        raise ConfigError(f"{source}: metrics.download must be true or false, got {download!r}")
-    return MetricsConfig(
-        perceptual=tuple(dict.fromkeys(perceptual)),
-        weights={str(k): (None if v is None else str(v)) for k, v in weights.items()},
-        download=download,
-        patch_size=pos_int(patches.get("size", 256), "metrics.patches.size"),
-        kid_subsets=pos_int(patches.get("kid_subsets", 100), "metrics.patches.kid_subsets"),
-        kid_subset_size=pos_int(patches.get("kid_subset_size", 1000), "metrics.patches.kid_subset_size"),
-        fid_indicative_below=pos_int(figures.get("fid_indicative_below", 1000), "metrics.figures.fid_indicative_below"),
-        dp_rates=tuple(float(r) for r in rates),
-        device=device,
-        batch_size=pos_int(raw.get("batch_size", 8), "metrics.batch_size"),
+        raise ConfigError(str(unknown_name("section", unknown[0], TOP_LEVEL, src)))
+    plugins = params.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError(f"{src}: plugins must be a list of module names, got {plugins!r}")
+    train_raw = dict(params.get("train") or {})
+    budgets_raw = train_raw.get("budgets") or {}
+    if not isinstance(budgets_raw, Mapping):
+        raise ConfigError(f"{src}: train.budgets must be a mapping of budget name -> budget")
+    train_raw["budgets"] = {str(k): _budget(v, f"{src}: train.budgets.{k}") for k, v in budgets_raw.items()}
+    check_raw = params.get("check") or {}
+    tolerances = dict(check_raw.get("tolerances") or {}) if isinstance(check_raw, Mapping) else check_raw
+    if not isinstance(check_raw, Mapping) or set(check_raw) - {"tolerances"}:
+        raise ConfigError(f"{src}: check must be a mapping with one key, tolerances")
+    for k, v in tolerances.items():  # checked here so that the message names check.tolerances.<metric>
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ConfigError(f"{src}: check.tolerances.{k}: expected a non-negative number, got {v!r}")
+    check = CheckConfig(bpp_rel=tolerances.pop("bpp_rel", CheckConfig.__dataclass_fields__["bpp_rel"].default), metrics=tolerances)
+    cfg = Config(
+        files=tuple(Path(f) for f in files),
+        source=src,
+        plugins=tuple(plugins),
+        run=_section(params, "run", RunConfig, src),
+        data=_section(params, "data", DataConfig, src),
+        datasets=_named("datasets", params.get("datasets"), DatasetConfig, src, common=DATASET_KEYS),
+        codecs=_named("codecs", params.get("codecs"), CodecConfig, src),
+        models=_named("models", params.get("models"), ModelConfig, src),
+        train=parse_options(TrainConfigSection, train_raw, f"{src}: train"),
+        samples=_section(params, "samples", SamplesConfig, src),
+        evaluate=_section(params, "evaluate", EvaluateConfig, src),
+        metrics=_section(params, "metrics", MetricsConfig, src),
+        report=_section(params, "report", ReportConfig, src),
+        check=check,
     )
+    return _cross_check(cfg)
+
+
+def _must_be_in(names: Iterable[str], table: Iterable[str], key: str, kind: str, src: str) -> None:
+    table = list(table)
+    for n in names:
+        if n not in table:
+            raise ConfigError(str(unknown_name(kind, n, table, f"{src}: {key}")))
+
+
+def _cross_check(cfg: Config) -> Config:
+    """References between sections, and the learned codecs' rate points (from train.qualities)."""
+    src, t, ev = cfg.source, cfg.train, cfg.evaluate
+    _must_be_in(cfg.data.eval, cfg.datasets, "data.eval", "data set", src)
+    _must_be_in([t.data], cfg.datasets, "train.data", "data set", src)
+    _must_be_in(t.models, cfg.models, "train.models", "model", src)
+    _must_be_in([t.budget], t.budgets, "train.budget", "budget", src)
+    _must_be_in(t.qualities, t.lambdas, "train.qualities", "quality (no λ in train.lambdas)", src)
+    budget = t.budgets[t.budget]
+    trained = [m for m in t.models if cfg.models[m].source == "train"]
+    _must_be_in(trained, budget.models, f"train.budgets.{t.budget}.models (train.models)", "model", src)
+    _must_be_in(cfg.samples.models, t.models, "samples.models", "trained model", src)
+    if cfg.samples.models and cfg.samples.quality not in t.qualities:
+        raise ConfigError(f"{src}: samples.quality {cfg.samples.quality} is not in train.qualities {list(t.qualities)}")
+    for key, names in (("evaluate.codecs", ev.codecs), ("evaluate.learned", ev.learned), ("evaluate.variants", ev.variants)):
+        _must_be_in(names, cfg.codecs, key, "codec", src)
+    codecs = dict(cfg.codecs)
+    for name in ev.learned + ev.variants:
+        codecs[name] = _learned_codec(cfg.codecs[name], name in ev.learned, t, src)
+    for name in ev.codecs:
+        if not cfg.codecs[name].rate_points:
+            raise ConfigError(f"{src}: codecs.{name}.rate_points: missing (a non-empty list of rate points)")
+    for name, c in codecs.items():
+        if len(set(c.rate_points)) != len(c.rate_points):
+            raise ConfigError(f"{src}: codecs.{name}.rate_points has duplicates: {list(c.rate_points)}")
+    run_codecs = ev.codecs + ev.learned + ev.variants
+    if run_codecs and cfg.report.anchor not in run_codecs:
+        raise ConfigError(f"{src}: report.anchor {cfg.report.anchor!r} is not among the run's codecs {list(run_codecs)}")
+    return dataclasses.replace(cfg, codecs=codecs)
+
+
+def _learned_codec(c: CodecConfig, plain: bool, t: TrainConfigSection, src: str) -> CodecConfig:
+    model = c.options.get("model")
+    where = f"{src}: codecs.{c.name}"
+    if plain and model != c.name:
+        raise ConfigError(
+            f"{where}.options.model: a codec under evaluate.learned is named like its model "
+            f"(got model {model!r}); list a codec over another model under evaluate.variants"
+        )
+    if not c.rate_points:
+        return dataclasses.replace(c, rate_points=tuple(t.qualities))
+    extra = [r for r in c.rate_points if r not in t.qualities]
+    if extra:
+        raise ConfigError(
+            f"{where}.rate_points {list(c.rate_points)}: {extra} not in train.qualities {list(t.qualities)} "
+            f"(a learned codec's rate points are the qualities the model stage makes; leave rate_points out to use them all)"
+        )
+    return c
+
+
+def load_config(path: "str | os.PathLike[str]" = PARAMS_FILE, *, import_plugins: bool = True) -> Config:
+    """Read a params file (a run overlay is merged over its params.yaml), build the typed
+    ``Config``, and import the modules of ``plugins`` (so that their codecs, metrics, sources
+    and architectures are registered). Raises ``ConfigError`` naming the file and the key, and
+    for a plugin that does not import."""
+    p = Path(path)
+    raw = read_params(p)
+    merged, files, source = _overlay(p, raw)
+    cfg = build_config(merged, files, source)
+    if import_plugins:
+        for module in cfg.plugins:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ConfigError(f"{source}: plugins: cannot import {module!r} ({e})") from None
+    return cfg

@@ -1,4 +1,4 @@
-"""Stage ``evaluate``: one codec on one data set, every image at every rate point.
+"""The evaluate stages' sweep: one codec on one data set, every image at every rate point.
 
 Each (image, rate point) is encoded to real bytes, decoded from those bytes alone, and scored
 centrally (PSNR, MS-SSIM) against the original 8-bit image. Perceptual metrics
@@ -10,7 +10,9 @@ worker processes (one thread each), except for codecs with ``in_process`` (torch
 which run in the main process one image after another with torch using all threads (for the
 metrics and model estimates; the learned codec pins its own entropy coding to one thread so that
 its bitstreams do not depend on the thread count, see ``benchmark.codecs.learned``). The output
-is a tidy CSV, one row per (image, rate point), written atomically; see ``RESULT_COLUMNS``.
+is a tidy CSV, one row per (image, rate point), written atomically; see ``benchmark.results``.
+The stage entry points are ``benchmark.stages.evaluate`` (classical codecs) and
+``benchmark.stages.evaluate_learned`` (learned codecs: they import only their own codec module).
 
 Two checks come with every row: ``decode_check`` compares the pixels decoded here with the
 encoder's own decode of the same bytes (codecs that report one, see ``Encoded``): "ok",
@@ -36,14 +38,15 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import pandas as pd
 
-from benchmark.codecs import Codec, CodecError, TrainingLeakError, build_codec
-from benchmark.config import load_codec, load_metrics, read_params, resolve_mirror
-from benchmark.data.images import ManifestRow, load_rgb8, pixel_sha256, read_manifest
+from benchmark.codecs.base import Codec, CodecError, TrainingLeakError
+from benchmark.config import Config
+from benchmark.data.images import ImageError, ManifestRow, load_rgb8, pixel_sha256, read_manifest
 from benchmark.fileio import write_text_atomic
-from benchmark.metrics import PerceptualSuite, distortion_metrics
-from benchmark.metrics.suite import SET_COLUMNS, missing_summary
+from benchmark.metrics.base import per_image_metrics, set_table_columns
+from benchmark.metrics.distortion import distortion_metrics
+from benchmark.metrics.suite import PerceptualSuite, missing_summary
 from benchmark.provenance import provenance
-from benchmark.results import PERCEPTUAL_COLUMNS, RESULT_COLUMNS, write_csv_atomic
+from benchmark.results import result_columns, write_csv_atomic
 
 try:
     from tqdm import tqdm
@@ -57,28 +60,6 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def evaluate_image(
-    codec: Codec,
-    image_path: str,
-    expected_sha: str,
-    rate_points: Sequence[float],
-    on_rate_point: Optional[Callable[[float], None]] = None,
-) -> List[Dict[str, Any]]:
-    """Encode/decode one image at every rate point; rows of bpp, metrics, seconds and checks.
-    Distortion metrics only: the perceptual ones are added by ``evaluate`` (see
-    ``code_image`` for the reconstructions).
-
-    ``encode_s`` is the encoder's own time for the bytes (``Encoded.encode_s``) when the codec
-    reports it, else the wall time of ``encode_verbose``; ``decode_s`` the wall time of
-    ``decode`` (seconds). ``decode_check`` is "ok", "mismatch" or "n/a"; ``bpp_estimated`` is
-    ``estimated_bits / (H * W)`` or NaN. ``on_rate_point(rp)`` is called before each rate point.
-
-    Raises ``CodecError`` naming the image and rate point if a codec fails or returns an image
-    of the wrong shape/dtype, and ``ValueError`` if the image's pixels differ from the manifest.
-    """
-    return code_image(codec, image_path, expected_sha, rate_points, on_rate_point)[0]
-
-
 def code_image(
     codec: Codec,
     image_path: str,
@@ -87,11 +68,21 @@ def code_image(
     on_rate_point: Optional[Callable[[float], None]] = None,
     keep: bool = False,
 ) -> Tuple[List[Dict[str, Any]], List[Any]]:
-    """``evaluate_image``'s rows, and with ``keep`` the decoded images (uint8 (H, W, 3), one per
-    rate point, in order; else []), for the perceptual metrics. Raises as ``evaluate_image``."""
+    """Encode/decode one image at every rate point: one row per rate point (size, bytes, bpp,
+    the distortion metrics, seconds, checks) and, with ``keep``, the decoded images (uint8
+    (H, W, 3), one per rate point, in order; else []) for the perceptual metrics.
+
+    ``encode_s`` is the encoder's own time for the bytes (``Encoded.encode_s``) when the codec
+    reports it, else the wall time of ``encode_verbose``; ``decode_s`` the wall time of
+    ``decode`` (seconds). ``decode_check`` is "ok", "mismatch" or "n/a"; ``bpp_estimated`` is
+    ``estimated_bits / (H * W)`` or NaN. ``on_rate_point(rp)`` is called before each rate point.
+
+    Raises ``CodecError`` naming the image and rate point if a codec fails or returns an image
+    of the wrong shape/dtype, and ``ImageError`` if the image's pixels differ from the manifest.
+    """
     image = load_rgb8(image_path)
     if pixel_sha256(image) != expected_sha:
-        raise ValueError(f"{image_path}: pixels differ from the manifest (data set changed since fetch?)")
+        raise ImageError(f"{image_path}: pixels differ from the manifest (data set changed since fetch?)")
     h, w, _ = image.shape
     rows = []
     recs = []
@@ -165,6 +156,38 @@ def _in_order(pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: i
         yield pending.popleft().result()
 
 
+def _coded(codec: Codec, jobs: List[tuple], n_workers: int, show: Callable[[float], None]) -> Iterator[tuple]:
+    """(image name, rows, decoded images) per job, in job order: in this process with torch on
+    ``n_workers`` threads for ``in_process`` codecs, else in ``n_workers`` worker processes of
+    one thread each (serially for one worker or one image)."""
+    if type(codec).in_process:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(n_workers)
+        try:
+            for c, row, path, rps, keep in jobs:
+                yield (row.name, *code_image(c, path, row.pixel_sha256, rps, on_rate_point=show, keep=keep))
+        finally:
+            torch.set_num_threads(threads)
+    elif n_workers == 1 or len(jobs) == 1:
+        _worker_init()
+        yield from map(_run_one, jobs)
+    else:
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init) as pool:
+            yield from _in_order(pool, _run_one, jobs, window=2 * n_workers)
+
+
+def _score_perception(perception: PerceptualSuite, ref_path: str, rows: List[Dict[str, Any]], recs: List[Any]) -> None:
+    """Add the per-image perception metrics to ``rows`` and the image's patches to the per-set
+    features (images must come in manifest order)."""
+    ref = load_rgb8(ref_path)
+    scores = perception.score_image(ref, recs)
+    for i, r in enumerate(rows):
+        r.update({name: float(values[i]) for name, values in scores.items()})
+    perception.add_patches(ref, [(r["rate_point"], rec) for r, rec in zip(rows, recs)])
+
+
 def evaluate(
     codec_name: str,
     codec: Codec,
@@ -176,8 +199,10 @@ def evaluate(
     workers: int = 0,
     progress: bool = True,
     perception: Optional[PerceptualSuite] = None,
+    params_files: Sequence[Path] = (),
 ) -> pd.DataFrame:
-    """Run ``codec`` over all images of ``manifest``; returns the tidy result table (RESULT_COLUMNS).
+    """Run ``codec`` over all images of ``manifest``; returns the tidy result table
+    (``benchmark.results.result_columns()``).
 
     ``workers``: worker processes (0 = one per CPU core); for ``in_process`` codecs, the number
     of torch threads in the main process instead (restored afterwards). Each "mismatch" of the
@@ -186,92 +211,66 @@ def evaluate(
 
     ``perception``: if given, the decoded images come back to this process (at most
     ``2 * workers`` images' worth in flight) and are scored there, image by image in manifest
-    order: the per-image perceptual columns (``PERCEPTUAL_COLUMNS``; NaN for metrics the suite
-    does not compute) and the suite's FID/KID patch sets (read them with ``set_rows()``).
-    Without it, those columns are NaN.
+    order: the per-image perception columns (NaN for metrics the suite does not compute) and
+    the suite's per-set features (read them with ``set_rows()``). Without it, those columns
+    are NaN. ``params_files``: the params files read (for the git revision's dirty flag).
     """
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
     keep = perception is not None
     jobs = [(codec, row, str(data_dir / row.file), list(rate_points), keep) for row in manifest]
-    bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress or tqdm is None, file=sys.stderr) if tqdm else None
+    bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress, file=sys.stderr) if tqdm else None
+    rate_param = type(codec).rate_param
+
+    def show(rp: float) -> None:
+        if bar:
+            bar.set_postfix_str(f"{rate_param}={rp:g}")
+
     by_image: Dict[str, List[Dict[str, Any]]] = {}
     paths = {row.name: str(data_dir / row.file) for row in manifest}
-
-    def take(name: str, rows: List[Dict[str, Any]], recs: List[Any]) -> None:
+    for name, rows, recs in _coded(codec, jobs, n_workers, show):
         if perception is not None:
-            ref = load_rgb8(paths[name])
-            scores = perception.score_image(ref, recs)
-            for i, r in enumerate(rows):
-                r.update({col: float(scores[col][i]) for col in PERCEPTUAL_COLUMNS})
-            perception.add_patches(ref, [(r["rate_point"], rec) for r, rec in zip(rows, recs)])
+            _score_perception(perception, paths[name], rows, recs)
         by_image[name] = rows
         if bar:
             bar.update()
-
-    if type(codec).in_process:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(n_workers)
-        rate_param = type(codec).rate_param
-
-        def show(rp: float) -> None:
-            if bar:
-                bar.set_postfix_str(f"{rate_param}={rp:g}")
-
-        try:
-            for c, row, path, rps, k in jobs:
-                take(row.name, *code_image(c, path, row.pixel_sha256, rps, on_rate_point=show, keep=k))
-        finally:
-            torch.set_num_threads(threads)
-    elif n_workers == 1 or len(jobs) == 1:
-        _worker_init()
-        for result in map(_run_one, jobs):
-            take(*result)
-    else:
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init) as pool:
-            for result in _in_order(pool, _run_one, jobs, window=2 * n_workers):
-                take(*result)
     if bar:
         bar.close()
-    prov = provenance(params_hash, type(codec).library_version())
+    return _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files)
+
+
+def _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files) -> pd.DataFrame:
+    """The result rows in manifest order with keys and provenance; warns on each mismatch."""
+    rate_param = type(codec).rate_param
+    devices = [codec.device] + ([str(perception.device)] if perception is not None else [])
+    prov = provenance(params_hash, codec.library_version(), devices, params_files)
     records = []
     for row in manifest:
         for r in by_image[row.name]:
             if r["decode_check"] == "mismatch":
                 print(
                     f"WARNING: {dataset}/{codec_name}: decode check MISMATCH for image {row.name} at "
-                    f"{type(codec).rate_param}={r['rate_point']}: the pixels decoded here differ from the encoder's",
+                    f"{rate_param}={r['rate_point']}: the pixels decoded here differ from the encoder's",
                     file=sys.stderr,
                 )
-            records.append(
-                {"dataset": dataset, "codec": codec_name, "rate_param": type(codec).rate_param, "image": row.name, **r, **prov}
-            )
-    return pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
+            records.append({"dataset": dataset, "codec": codec_name, "rate_param": rate_param, "image": row.name, **r, **prov})
+    return pd.DataFrame.from_records(records, columns=result_columns())
 
 
 def set_metrics_table(perception: PerceptualSuite, dataset: str, codec_name: str, rate_param: str) -> pd.DataFrame:
     """The per-set perceptual results of one codec (written by ``--set-out``): one row per rate
-    point with ``dataset, codec, rate_param`` and ``SET_COLUMNS`` (images, HiFiC patches, patch
-    size, FID, KID mean and std over subsets; NaN where not computed)."""
+    point with ``dataset, codec, rate_param`` and ``set_table_columns()`` (images, HiFiC patches,
+    patch size, FID, KID mean and std over subsets; NaN where not computed)."""
     rows = [{"dataset": dataset, "codec": codec_name, "rate_param": rate_param, **r} for r in perception.set_rows()]
-    return pd.DataFrame.from_records(rows, columns=["dataset", "codec", "rate_param"] + SET_COLUMNS)
+    return pd.DataFrame.from_records(rows, columns=["dataset", "codec", "rate_param"] + set_table_columns())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="benchmark evaluate",
-        description="Encode every image of a fetched data set with one codec at each of its rate points, "
-        "decode the real bitstreams, and write one CSV row per (image, rate point): bytes, bpp, PSNR, "
-        "MS-SSIM, MS-SSIM dB, the perceptual metrics of `metrics.perceptual` (LPIPS, DISTS, HaarPSI; NaN "
-        "where missing), encode/decode seconds, the decode check, the model's estimated bpp (learned "
-        "codecs) and provenance. With --set-out, FID/KID per rate point over the HiFiC patches of all "
-        "images; with --status-out, which perceptual metrics were computed or missing (and why).",
-    )
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments of the evaluate stages (``evaluate``, ``evaluate-learned``)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
         "--params", default="params.yaml",
-        help="params file (reads codecs.<codec>, metrics, data.mirror for weight files, and evaluate.workers)",
+        help="params file, or a run overlay (reads codecs.<codec>, metrics, data.mirror for weight files, evaluate.workers)",
     )
     p.add_argument("--dataset", required=True, help="data set name (for the dataset column)")
     p.add_argument("--codec", required=True, help="entry of `codecs` in params.yaml")
@@ -281,7 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None,
         help="worker processes, or torch threads for in-process (learned) codecs (default: evaluate.workers; 0 = all cores)",
     )
-    p.add_argument("--models", type=Path, default=Path("models"), help="directory of trained checkpoints, <model>/q<quality>.pt (default: models)")
     p.add_argument(
         "--set-out", type=Path, default=None,
         help="CSV of per-set perceptual metrics: FID and KID per rate point, with the patch count (without it, FID/KID are not computed)",
@@ -295,14 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int, out: "str | Path") -> str:
-    """The stage's final line: sizes, mean bpp and PSNR, the mean of each perceptual column that
+    """The stage's final line: sizes, mean bpp and PSNR, the mean of each perception column that
     has values, and the decode-check counts."""
     checks = df["decode_check"].value_counts()
     n_checked = int(checks.get("ok", 0) + checks.get("mismatch", 0))
     mismatches = int(checks.get("mismatch", 0))
     check = f"decode check: {mismatches} mismatch(es) in {n_checked} checked" if n_checked else "decode check: n/a"
     perc = "".join(
-        f", mean {c} {df[c].mean():.4f}" for c in PERCEPTUAL_COLUMNS if c in df.columns and df[c].notna().any()
+        f", mean {m.name} {df[m.name].mean():.4f}"
+        for m in per_image_metrics("perception")
+        if m.name in df.columns and df[m.name].notna().any()
     )
     return (
         f"{label}: {n_images} images x {n_rate_points} rate points -> {out} "
@@ -310,20 +310,20 @@ def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    params = read_params(args.params)
-    cfg = load_codec(params, args.codec, source=args.params)
-    codec = build_codec(cfg.codec, cfg.options, models_dir=args.models)
-    workers = args.workers if args.workers is not None else int((params.get("evaluate") or {}).get("workers", 0))
+def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
+    """The evaluate stages after the codec is built: read the manifest, set up the perceptual
+    suite, code and score every image, write ``--out`` (and ``--set-out``, ``--status-out``)
+    atomically, print the summary. Returns 0."""
+    codec_cfg = cfg.codec(args.codec)
+    workers = args.workers if args.workers is not None else cfg.evaluate.workers
     manifest = read_manifest(args.data)
-    mcfg = load_metrics(params, source=args.params)
-    suite = PerceptualSuite(mcfg, mirror=resolve_mirror(params, args.mirror), set_level=args.set_out is not None)
+    suite = PerceptualSuite(cfg.metrics, mirror=cfg.mirror(args.mirror), set_level=args.set_out is not None)
     for line in missing_summary(suite.status_record()):
         print(f"warning: perceptual metric missing, left out: {line}", file=sys.stderr)
     t0 = time.perf_counter()
     df = evaluate(
-        args.codec, codec, cfg.rate_points, manifest, args.data, args.dataset, cfg.hash, workers=workers, perception=suite
+        args.codec, codec, codec_cfg.rate_points, manifest, args.data, args.dataset, codec_cfg.hash,
+        workers=workers, perception=suite, params_files=cfg.files,
     )
     if args.set_out is not None:
         write_csv_atomic(set_metrics_table(suite, args.dataset, args.codec, type(codec).rate_param), args.set_out)
@@ -331,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         record = {"dataset": args.dataset, "codec": args.codec, **suite.status_record()}
         write_text_atomic(args.status_out, json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_csv_atomic(df, args.out)
-    print(summary_line(df, f"{args.dataset}/{args.codec}", len(manifest), len(cfg.rate_points), args.out))
+    print(summary_line(df, f"{args.dataset}/{args.codec}", len(manifest), len(codec_cfg.rate_points), args.out))
     spent = ", ".join(f"{k} {v:.1f} s" for k, v in suite.seconds.items())
     print(f"perceptual metrics ({suite.device}): " + (spent or "none computed") + f"; whole evaluation {time.perf_counter() - t0:.1f} s")
     return 0

@@ -27,7 +27,6 @@ Outputs in ``--out``:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -45,29 +44,28 @@ from benchmark.analysis.perception import (
     read_status,
 )
 from benchmark.analysis.references import Curve, read_curve, write_compressai_json
-from benchmark.config import MetricsConfig, ReportConfig, load_metrics, load_report, read_params
+from benchmark.config import MetricsConfig, ReportConfig
 from benchmark.fileio import write_text_atomic
+from benchmark.metrics.base import METRICS, Metric, bd_axes, per_image_metrics
 from benchmark.plots.rd import plot_rd
 from benchmark.plots.rdp import plot_dp, plot_rdp
-from benchmark.results import PERCEPTUAL_COLUMNS, ResultsError, read_results, summarize, write_csv_atomic
-
-METRIC_LABELS = {"psnr": "PSNR", "ms_ssim_db": "MS-SSIM dB"}
+from benchmark.results import ResultsError, read_results, summarize, write_csv_atomic
 
 
 def curve_from_summary(summary: pd.DataFrame, codec: str, source: str) -> Curve:
-    """The mean RD curve of one codec from a summary table (bpp, PSNR dB, MS-SSIM linear)."""
+    """The mean RD curve of one codec from a summary table: bpp and the mean of every metric
+    column the table has (a ``curve_of_mean`` metric is derived from its base by ``Curve.get``)."""
     s = summary[summary.codec == codec].sort_values("bpp")
-    return Curve(
-        name=codec,
-        bpp=s.bpp.to_numpy(float),
-        psnr=s.psnr.to_numpy(float),
-        ms_ssim=s.ms_ssim.to_numpy(float),
-        source=source,
-    )
+    values = {m.name: s[m.name].to_numpy(float) for m in per_image_metrics() if m.name in s and not m.curve_of_mean}
+    values = {k: v for k, v in values.items() if np.all(np.isfinite(v))}
+    return Curve(name=codec, bpp=s.bpp.to_numpy(float), values=values, source=source)
 
 
-def _dist(curve: Curve, metric: str) -> Optional[np.ndarray]:
-    return curve.psnr if metric == "psnr" else curve.ms_ssim_db
+def _quality(curve: Curve, metric: Metric) -> Optional[np.ndarray]:
+    """The curve's values of ``metric`` as a quality that grows with rate (negated for metrics
+    where lower is better), or None."""
+    v = curve.get(metric.name)
+    return None if v is None else (v if metric.higher_is_better else -v)
 
 
 COMPARISON_TITLES = {
@@ -76,45 +74,71 @@ COMPARISON_TITLES = {
     "pair": "Pairwise: against {anchor} (our run, report.pairs)",
     "counterpart": "Each codec against the published curve of the same codec",
 }
+BD_COLUMNS = ["codec", "anchor", "anchor_kind", "metric", "method", "bd_rate_pct", "bd_quality_db", "note"]
 
 
 def bd_table(comparisons: Sequence[tuple], methods: Sequence[str]) -> pd.DataFrame:
-    """BD-rate/BD-quality rows for every (test, anchor, metric, method).
+    """BD-rate/BD-quality rows for every (test, anchor, metric, method), over every registered
+    BD axis (``Metric.bd_axis``: PSNR, MS-SSIM dB, ...). BD-quality is in the metric's unit,
+    positive = better (for lower-is-better metrics the curves are negated first).
 
     ``comparisons`` are (test Curve, anchor Curve, kind), kind one of ``COMPARISON_TITLES``.
-    Metrics the anchor lacks (published curves without MS-SSIM) are left out.
+    Metrics a curve lacks (published curves without MS-SSIM) are left out.
     """
     rows = []
     for test, anchor, kind in comparisons:
-        for metric in ("psnr", "ms_ssim_db"):
-            a_dist = _dist(anchor, metric)
-            if a_dist is None:
+        for metric in bd_axes():
+            a_q, t_q = _quality(anchor, metric), _quality(test, metric)
+            if a_q is None or t_q is None:
                 continue
             for method in methods:
-                r = bd_metrics(anchor.bpp, a_dist, test.bpp, _dist(test, metric), method=method)
+                r = bd_metrics(anchor.bpp, a_q, test.bpp, t_q, method=method)
                 rows.append(
                     {
                         "codec": test.name,
                         "anchor": anchor.name,
                         "anchor_kind": kind,
-                        "metric": metric,
+                        "metric": metric.name,
                         "method": method,
                         "bd_rate_pct": r.bd_rate_pct,
                         "bd_quality_db": r.bd_psnr_db,
                         "note": r.note,
                     }
                 )
-    return pd.DataFrame(
-        rows, columns=["codec", "anchor", "anchor_kind", "metric", "method", "bd_rate_pct", "bd_quality_db", "note"]
-    )
+    return pd.DataFrame(rows, columns=BD_COLUMNS)
 
 
 def _fmt(v: float, digits: int = 2) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:+.{digits}f}"
 
 
+def _bd_group_lines(sub: pd.DataFrame, kind: str, anchor: Optional[str], summary: pd.DataFrame) -> List[str]:
+    """One Markdown table of ``bd_markdown``: a row per codec, BD-rates then BD-qualities."""
+    lines = ["## " + COMPARISON_TITLES[kind].format(anchor=anchor), ""]
+    cols = [(m.name, meth) for m in bd_axes() for meth in sub.method.unique() if ((sub.metric == m.name) & (sub.method == meth)).any()]
+    short = {m.name: m.short_label for m in bd_axes()}
+    unit = {m.name: m.unit for m in bd_axes()}
+    header = ["codec"] + (["published curve"] if kind == "counterpart" else []) + ["rate points"]
+    header += [f"BD-rate {short[m]} ({meth}) [%]" for m, meth in cols]
+    header += [f"BD-{short[m]} ({meth})" + (f" [{unit[m]}]" if unit[m] else "") for m, meth in cols]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = []
+    for codec in sub.codec.unique():
+        cs = sub[sub.codec == codec]
+        rates, quals = [], []
+        for m, meth in cols:
+            r = cs[(cs.metric == m) & (cs.method == meth)]
+            rates.append(_fmt(r.bd_rate_pct.iloc[0]) if len(r) else "n/a")
+            quals.append(_fmt(r.bd_quality_db.iloc[0], 3) if len(r) else "n/a")
+            notes += [(codec, n) for n in r.note if isinstance(n, str) and n and (codec, n) not in notes]
+        first = [codec] + ([cs.anchor.iloc[0]] if kind == "counterpart" else []) + [str(int((summary.codec == codec).sum()))]
+        lines.append("| " + " | ".join(first + rates + quals) + " |")
+    lines += [f"\n- {codec}: {note}" for codec, note in notes]
+    return lines + [""]
+
+
 def bd_markdown(bd: pd.DataFrame, dataset: str, summary: pd.DataFrame) -> str:
-    """A Markdown table per anchor: codecs as rows, (metric, method) BD-rate % and BD-quality dB."""
+    """A Markdown table per anchor: codecs as rows, (metric, method) BD-rate % and BD-quality."""
     lines = [f"# BD-rate on {dataset}", ""]
     lines.append(
         "Bjontegaard deltas (VCEG-M33) computed with the `bjontegaard` package over the overlapping "
@@ -126,50 +150,34 @@ def bd_markdown(bd: pd.DataFrame, dataset: str, summary: pd.DataFrame) -> str:
     groups += [("counterpart", None)] if (bd.anchor_kind == "counterpart").any() else []
     for kind, anchor in groups:
         sub = bd[(bd.anchor_kind == kind) & ((bd.anchor == anchor) if anchor is not None else True)]
-        lines.append("## " + COMPARISON_TITLES[kind].format(anchor=anchor))
-        lines.append("")
-        cols = [(m, meth) for m in ("psnr", "ms_ssim_db") for meth in sub.method.unique() if ((sub.metric == m) & (sub.method == meth)).any()]
-        header = ["codec"] + (["published curve"] if kind == "counterpart" else []) + ["rate points"] + [f"BD-rate {METRIC_LABELS[m]} ({meth}) [%]" for m, meth in cols] + [
-            f"BD-{METRIC_LABELS[m]} ({meth}) [dB]" for m, meth in cols
-        ]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "---|" * len(header))
-        notes = []
-        for codec in sub.codec.unique():
-            cs = sub[sub.codec == codec]
-            n = int((summary.codec == codec).sum())
-            rates, quals = [], []
-            for m, meth in cols:
-                r = cs[(cs.metric == m) & (cs.method == meth)]
-                rates.append(_fmt(r.bd_rate_pct.iloc[0]) if len(r) else "n/a")
-                quals.append(_fmt(r.bd_quality_db.iloc[0], 3) if len(r) else "n/a")
-                for note in r.note:
-                    if isinstance(note, str) and note and (codec, note) not in notes:
-                        notes.append((codec, note))
-            first = [codec] + ([cs.anchor.iloc[0]] if kind == "counterpart" else []) + [str(n)]
-            lines.append("| " + " | ".join(first + rates + quals) + " |")
-        for codec, note in notes:
-            lines.append(f"\n- {codec}: {note}")
-        lines.append("")
+        lines += _bd_group_lines(sub, kind, anchor, summary)
     return "\n".join(lines) + "\n"
 
 
+def _json_key(m: Metric) -> str:
+    """``mean_<name>``, with the unit appended where the name lacks it (``mean_psnr_db``)."""
+    unit = m.unit.lower()
+    return f"mean_{m.name}" + (f"_{unit}" if unit and not m.name.endswith(f"_{unit}") else "")
+
+
 def metrics_json(summary: pd.DataFrame, df: pd.DataFrame, bd: pd.DataFrame, method: str) -> Dict[str, Dict[str, float]]:
-    """``{codec: {...}}`` numbers for ``dvc metrics``: means over all rows and BD-rates (one method)."""
+    """``{codec: {...}}`` numbers for ``dvc metrics``: means over all rows of the BD-axis
+    metrics and of the perception metrics that were computed, times, and the BD-rates (one
+    method)."""
     out: Dict[str, Dict[str, float]] = {}
     for codec, rows in df.groupby("codec", sort=True):
         d = {
             "n_images": int(rows.image.nunique()),
             "n_rate_points": int(rows.rate_point.nunique()),
             "mean_bpp": round(float(rows.bpp.mean()), 6),
-            "mean_psnr_db": round(float(rows.psnr.replace(np.inf, np.nan).mean()), 4),
-            "mean_ms_ssim_db": round(float(rows.ms_ssim_db.replace(np.inf, np.nan).mean()), 4),
             "mean_encode_s": round(float(rows.encode_s.mean()), 5),
             "mean_decode_s": round(float(rows.decode_s.mean()), 5),
         }
-        for col in PERCEPTUAL_COLUMNS:  # only where computed: dvc metrics diff shows absent keys plainly
-            if col in rows and rows[col].notna().any():
-                d[f"mean_{col}"] = round(float(rows[col].mean()), 6)
+        for m in bd_axes():
+            d[_json_key(m)] = round(float(rows[m.name].replace([np.inf, -np.inf], np.nan).mean()), 4)
+        for m in per_image_metrics("perception"):  # only where computed: dvc metrics diff shows absent keys plainly
+            if m.name in rows and rows[m.name].notna().any():
+                d[_json_key(m)] = round(float(rows[m.name].mean()), 6)
         for _, r in bd[(bd.codec == codec) & (bd.method == method)].iterrows():
             if math.isfinite(r.bd_rate_pct):
                 d[f"bd_rate_{r.metric}_vs_{r.anchor}_pct"] = round(float(r.bd_rate_pct), 4)
@@ -184,67 +192,41 @@ def load_references(ref_dir: Path) -> List[Curve]:
     return [read_curve(p) for p in sorted(ref_dir.glob("*.json"))]
 
 
-def report(
-    dataset: str,
-    codecs: Sequence[str],
-    results_dir: Path,
-    data_dir: Path,
-    out_dir: Path,
-    cfg: ReportConfig,
-    perception_dir: Optional[Path] = None,
-    metrics_cfg: Optional[MetricsConfig] = None,
-) -> Dict[str, Path]:
-    """Build every report output for one data set; returns name -> path of what it wrote.
-
-    BD-rates: every codec against ``cfg.anchor`` and the published ``cfg.reference_anchor``,
-    each codec against its published counterpart, and the ``cfg.pairs`` whose two codecs are
-    both in ``codecs`` (the others are skipped).
-
-    ``perception_dir``: evaluate's per-set perceptual outputs (``<codec>.csv``, ``<codec>.json``);
-    None or absent files: those codecs have no FID/KID and no status record (noted in
-    ``perception.md`` and the figures). ``metrics_cfg``: which perceptual figures to draw, the
-    matched rates and the indicative threshold (default ``MetricsConfig()``).
-
-    Raises ``ResultsError`` if a codec's results are missing or malformed (also a perception file
-    that exists but is malformed), or the anchor is not among the codecs.
-    """
-    mcfg = metrics_cfg or MetricsConfig()
-    frames = [read_results(results_dir / f"{c}.csv") for c in codecs]
-    df = pd.concat(frames, ignore_index=True)
-    summary = attach_set_metrics(summarize(df), read_set_results(perception_dir, codecs))
-    statuses = read_status(perception_dir, codecs)
-    ours = [curve_from_summary(summary, c, str(results_dir / f"{c}.csv")) for c in codecs]
-    refs = load_references(data_dir / "references")
-
-    if cfg.anchor not in codecs:
-        raise ResultsError(f"report.anchor {cfg.anchor!r} is not among evaluate.codecs {list(codecs)}")
+def comparisons(ours: Sequence[Curve], refs: Sequence[Curve], cfg: ReportConfig) -> List[tuple]:
+    """(test, anchor, kind) for the BD tables: every codec against ``cfg.anchor`` and the
+    published ``cfg.reference_anchor``, each codec against its published counterpart, and the
+    ``cfg.pairs`` whose two codecs are both in the run. Raises ``ResultsError`` if the anchor
+    is not among the codecs."""
+    by_codec = {c.name: c for c in ours}
+    if cfg.anchor not in by_codec:
+        raise ResultsError(f"report.anchor {cfg.anchor!r} is not among the run's codecs {list(by_codec)}")
     by_name = {r.name.lower(): r for r in refs}
-    anchor = next(c for c in ours if c.name == cfg.anchor)
-    comparisons = [(c, anchor, "ours") for c in ours]
+    out = [(c, by_codec[cfg.anchor], "ours") for c in ours]
     published_anchor = by_name.get(str(cfg.reference_anchor).lower()) if cfg.reference_anchor else None
     if published_anchor is not None:
-        comparisons += [(c, published_anchor, "published") for c in ours]
-    comparisons += [
-        (c, by_name[cfg.counterparts[c.name].lower()], "counterpart")
+        out += [(c, published_anchor, "published") for c in ours]
+    counterparts = cfg.published_counterparts
+    out += [
+        (c, by_name[counterparts[c.name].lower()], "counterpart")
         for c in ours
-        if c.name in cfg.counterparts and cfg.counterparts[c.name].lower() in by_name
+        if c.name in counterparts and counterparts[c.name].lower() in by_name
     ]
-    by_codec = {c.name: c for c in ours}
-    comparisons += [(by_codec[t], by_codec[a], "pair") for t, a in cfg.pairs if t in by_codec and a in by_codec]
-    bd = bd_table(comparisons, cfg.bd_methods)
+    out += [(by_codec[t], by_codec[a], "pair") for t, a in cfg.pairs if t in by_codec and a in by_codec]
+    return out
 
-    written: Dict[str, Path] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(summary, out_dir / "summary.csv")
-    written["summary"] = out_dir / "summary.csv"
-    write_csv_atomic(bd, out_dir / "bd_rate.csv")
-    written["bd_rate"] = out_dir / "bd_rate.csv"
-    write_text_atomic(out_dir / "bd_rate.md", bd_markdown(bd, dataset, summary))
-    written["bd_rate_md"] = out_dir / "bd_rate.md"
-    metrics = metrics_json(summary, df, bd, cfg.bd_methods[0])
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    written["metrics"] = out_dir / "metrics.json"
 
+def _write_tables(out_dir: Path, dataset: str, summary: pd.DataFrame, df: pd.DataFrame, bd: pd.DataFrame, method: str) -> Dict[str, Path]:
+    written = {"summary": out_dir / "summary.csv", "bd_rate": out_dir / "bd_rate.csv", "bd_rate_md": out_dir / "bd_rate.md",
+               "metrics": out_dir / "metrics.json"}
+    write_csv_atomic(summary, written["summary"])
+    write_csv_atomic(bd, written["bd_rate"])
+    write_text_atomic(written["bd_rate_md"], bd_markdown(bd, dataset, summary))
+    write_text_atomic(written["metrics"], json.dumps(metrics_json(summary, df, bd, method), indent=2, sort_keys=True) + "\n")
+    return written
+
+
+def _write_compressai(out_dir: Path, dataset: str, codecs: Sequence[str], summary: pd.DataFrame, df: pd.DataFrame) -> Path:
+    """Our curves in CompressAI's results-JSON format (its fixed keys: PSNR, MS-SSIM, times)."""
     for c in codecs:
         s = summary[summary.codec == c].sort_values("bpp")
         lib = df[df.codec == c].codec_library.iloc[0]
@@ -258,72 +240,67 @@ def report(
             encoding_time=s.encode_s.tolist(),
             decoding_time=s.decode_s.tolist(),
         )
-    written["compressai"] = out_dir / "compressai"
+    return out_dir / "compressai"
 
-    n_img = int(df.image.nunique())
-    for metric, stem in (("psnr", "rd-psnr"), ("ms_ssim_db", "rd-ms-ssim")):
-        plot_rd(
-            ours,
-            refs,
-            metric,
-            out_dir / "figures" / stem,
-            title=f"{dataset} ({n_img} images)",
-            max_bpp=cfg.max_bpp,
-            counterparts=cfg.counterparts,
-        )
-    write_text_atomic(
-        out_dir / "perception.md",
-        perception_markdown(dataset, statuses, summary, indicative_below=mcfg.fid_indicative_below, metrics=mcfg.perceptual),
-    )
-    written["perception_md"] = out_dir / "perception.md"
-    title = f"{dataset} ({n_img} images)"
+
+def _write_figures(out_dir: Path, title: str, codecs: Sequence[str], ours, refs, summary, statuses, cfg: ReportConfig, mcfg: MetricsConfig) -> Path:
+    """RD figures (one per BD axis), RDP figures (one per requested perceptual metric) and the
+    distortion-perception figures of ``metrics.figures.dp``."""
+    figures = out_dir / "figures"
+    for metric in bd_axes():
+        plot_rd(ours, refs, metric.name, figures / f"rd-{metric.file_stem}", title=title, max_bpp=cfg.max_bpp,
+                counterparts=cfg.published_counterparts)
     for metric in mcfg.perceptual:
         plot_rdp(
-            summary, metric, out_dir / "figures" / f"rdp-{metric}", codecs=list(codecs), title=title,
-            max_bpp=cfg.max_bpp, note=missing_note(statuses, metric), indicative_below=mcfg.fid_indicative_below,
+            summary, metric, figures / f"rdp-{METRICS.get(metric).file_stem}", codecs=list(codecs), title=title,
+            max_bpp=cfg.max_bpp, note=missing_note(statuses, metric), indicative_below=mcfg.figures.fid_indicative_below,
         )
-    for metric in (m for m in ("lpips", "haarpsi") if m in mcfg.perceptual):
+    for metric in (m for m in mcfg.figures.dp if m in mcfg.perceptual):
         plot_dp(
-            summary, out_dir / "figures" / f"dp-psnr-{metric}", codecs=list(codecs), rates=list(mcfg.dp_rates),
+            summary, figures / f"dp-psnr-{METRICS.get(metric).file_stem}", codecs=list(codecs), rates=list(mcfg.figures.dp_rates),
             title=f"{title}: distortion vs perception at matched rates", distortion="psnr", perception=metric,
             note=missing_note(statuses, metric),
         )
-    written["figures"] = out_dir / "figures"
+    return figures
+
+
+def report(
+    dataset: str,
+    codecs: Sequence[str],
+    results_dir: Path,
+    data_dir: Path,
+    out_dir: Path,
+    cfg: ReportConfig,
+    perception_dir: Optional[Path] = None,
+    metrics_cfg: Optional[MetricsConfig] = None,
+) -> Dict[str, Path]:
+    """Build every report output for one data set; returns name -> path of what it wrote.
+
+    BD-rates: see ``comparisons``. ``perception_dir``: evaluate's per-set perceptual outputs
+    (``<codec>.csv``, ``<codec>.json``); None or absent files: those codecs have no FID/KID and
+    no status record (noted in ``perception.md`` and the figures). ``metrics_cfg``: which
+    perceptual figures to draw, the matched rates and the indicative threshold (default
+    ``MetricsConfig()``).
+
+    Raises ``ResultsError`` if a codec's results are missing or malformed (also a perception file
+    that exists but is malformed), or the anchor is not among the codecs.
+    """
+    mcfg = metrics_cfg or MetricsConfig()
+    df = pd.concat([read_results(results_dir / f"{c}.csv") for c in codecs], ignore_index=True)
+    summary = attach_set_metrics(summarize(df), read_set_results(perception_dir, codecs))
+    statuses = read_status(perception_dir, codecs)
+    ours = [curve_from_summary(summary, c, str(results_dir / f"{c}.csv")) for c in codecs]
+    refs = load_references(data_dir / "references")
+    bd = bd_table(comparisons(ours, refs, cfg), cfg.bd_methods)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = _write_tables(out_dir, dataset, summary, df, bd, cfg.bd_methods[0])
+    written["compressai"] = _write_compressai(out_dir, dataset, codecs, summary, df)
+    title = f"{dataset} ({int(df.image.nunique())} images)"
+    write_text_atomic(
+        out_dir / "perception.md",
+        perception_markdown(dataset, statuses, summary, indicative_below=mcfg.figures.fid_indicative_below, metrics=mcfg.perceptual),
+    )
+    written["perception_md"] = out_dir / "perception.md"
+    written["figures"] = _write_figures(out_dir, title, codecs, ours, refs, summary, statuses, cfg, mcfg)
     return written
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="benchmark report",
-        description="Summarize per-image results of one data set into summary.csv, bd_rate.csv/.md, "
-        "metrics.json, RD figures (PNG + PDF), CompressAI-format JSON curves, perception.md (perceptual "
-        "metrics computed and missing, FID/KID with patch counts) and rate-distortion-perception figures.",
-    )
-    p.add_argument(
-        "--params", default="params.yaml",
-        help="params file (reads report, metrics.perceptual, metrics.figures, evaluate.codecs and evaluate.learned)",
-    )
-    p.add_argument("--dataset", required=True, help="data set name (figure titles)")
-    p.add_argument("--results", required=True, type=Path, help="directory of per-codec CSVs from evaluate")
-    p.add_argument("--data", required=True, type=Path, help="fetched data set directory (for references/)")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument(
-        "--perception", type=Path, default=None,
-        help="directory of evaluate's per-set perceptual outputs (<codec>.csv FID/KID, <codec>.json status records)",
-    )
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    params = read_params(args.params)
-    cfg = load_report(params, source=args.params)
-    ev = params.get("evaluate") or {}
-    codecs = list(ev.get("codecs") or []) + list(ev.get("learned") or [])
-    if not codecs:
-        raise ResultsError(f"{args.params}: evaluate.codecs and evaluate.learned are empty")
-    mcfg = load_metrics(params, source=args.params)
-    written = report(args.dataset, codecs, args.results, args.data, args.out, cfg, args.perception, mcfg)
-    print(f"report {args.dataset}: " + ", ".join(str(p) for p in written.values()))
-    print((args.out / "bd_rate.md").read_text())
-    return 0

@@ -1,45 +1,61 @@
 """The results schema: tidy per-image rows, their validation, and derived per-rate-point summaries.
 
 One row per (dataset, codec, rate point, image). Units: ``bytes`` (the whole bitstream),
-``bpp`` = 8 * bytes / (H * W), ``psnr`` and ``ms_ssim_db`` in dB, ``ms_ssim`` in [0, 1],
-``mse`` on the [0, 255] scale, ``encode_s``/``decode_s`` in seconds (wall clock; one thread,
-or all threads of the machine for in-process codecs such as learned ones).
+``bpp`` = 8 * bytes / (H * W), ``encode_s``/``decode_s`` in seconds (wall clock; one thread, or
+all threads of the machine for in-process codecs such as learned ones).
 
-Perceptual measures per image (NaN where the metric was not computed, e.g. its weights were
-missing; see ``benchmark.metrics.suite``): ``lpips`` (LPIPS AlexNet v0.1, >= 0, lower is better),
-``dists`` (DISTS distance, lower is better) and ``haarpsi`` (HaarPSI in [0, 1], higher is better).
+The metric columns are those of the registered per-image metrics, in registration order
+(``benchmark.metrics.base.METRICS``; built in: ``mse`` on the [0, 255] scale, ``psnr`` and
+``ms_ssim_db`` in dB, ``ms_ssim`` in [0, 1], then the perceptual ``lpips``, ``dists``,
+``haarpsi``, NaN where a metric was not computed, e.g. its weights were missing).
 
 After the measures come the codec's own reports: ``bpp_estimated`` (the model's estimate,
 ``-sum(log2 likelihoods) / (H * W)``; NaN for codecs without a model; never used as the rate)
 and ``decode_check`` ("ok": the pixels decoded by the evaluation equal the encoder's decode of the
-same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode).
+same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode); then the
+provenance columns.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 import pandas as pd
 
+from benchmark.errors import BenchmarkError
 from benchmark.fileio import atomic_write
+from benchmark.metrics.base import per_image_metrics
 
 KEY_COLUMNS = ["dataset", "codec", "rate_param", "rate_point", "image"]
-PERCEPTUAL_COLUMNS = ["lpips", "dists", "haarpsi"]
-MEASURE_COLUMNS = ["height", "width", "bytes", "bpp", "mse", "psnr", "ms_ssim", "ms_ssim_db"] + PERCEPTUAL_COLUMNS + ["encode_s", "decode_s"]
+SIZE_COLUMNS = ["height", "width", "bytes", "bpp"]
+TIME_COLUMNS = ["encode_s", "decode_s"]
 CODEC_REPORT_COLUMNS = ["bpp_estimated", "decode_check"]
 PROVENANCE_COLUMNS = ["codec_library", "packages", "git_rev", "params_hash", "device"]
-RESULT_COLUMNS = KEY_COLUMNS + MEASURE_COLUMNS + CODEC_REPORT_COLUMNS + PROVENANCE_COLUMNS
 DECODE_CHECK_VALUES = ("ok", "mismatch", "n/a")
-
-# Means over images per rate point; bpp and metrics are averaged per image (CompressAI's convention).
-SUMMARY_MEASURES = ["bpp", "psnr", "ms_ssim", "ms_ssim_db"] + PERCEPTUAL_COLUMNS + ["encode_s", "decode_s"]
+REQUIRED_METRICS = ["psnr", "ms_ssim", "ms_ssim_db"]  # every results file has had these
 
 
-class ResultsError(ValueError):
+class ResultsError(BenchmarkError, ValueError):
     """A results file is missing, malformed, or inconsistent; the message names the file."""
+
+
+def metric_columns() -> List[str]:
+    """The per-image metric columns, in registration order."""
+    return [m.name for m in per_image_metrics()]
+
+
+def result_columns() -> List[str]:
+    """Every column of a per-image results file, in order: keys, sizes, metrics, times, the
+    codec's reports, provenance."""
+    return KEY_COLUMNS + SIZE_COLUMNS + metric_columns() + TIME_COLUMNS + CODEC_REPORT_COLUMNS + PROVENANCE_COLUMNS
+
+
+def summary_measures() -> List[str]:
+    """What ``summarize`` averages per rate point: bpp, the metrics marked ``in_summary``, the times."""
+    return ["bpp"] + [m.name for m in per_image_metrics() if m.in_summary] + TIME_COLUMNS
 
 
 def write_csv_atomic(df: pd.DataFrame, path: "str | os.PathLike[str]") -> None:
@@ -50,9 +66,10 @@ def write_csv_atomic(df: pd.DataFrame, path: "str | os.PathLike[str]") -> None:
 def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
     """Read and validate a per-image results CSV written by ``evaluate``.
 
-    Files written before ``bpp_estimated``/``decode_check`` or the perceptual columns existed
-    are accepted: the columns are added as NaN (perceptual ones after ``ms_ssim_db``) and "n/a"
-    (pandas also reads a stored "n/a" as NaN; it is restored).
+    Files written before a metric was registered, or before ``bpp_estimated``/``decode_check``
+    existed, are accepted: a missing metric column is added as NaN at its place among the
+    metric columns, ``bpp_estimated`` as NaN and ``decode_check`` as "n/a" (pandas also reads a
+    stored "n/a" as NaN; it is restored).
     Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, has
     duplicate (rate point, image) rows, or a ``decode_check`` value other than ok/mismatch/n/a.
     """
@@ -63,14 +80,16 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ResultsError(f"{path}: not a readable CSV ({e})") from None
-    missing = [c for c in KEY_COLUMNS + ["bpp", "psnr", "ms_ssim", "ms_ssim_db"] if c not in df.columns]
+    missing = [c for c in KEY_COLUMNS + ["bpp"] + REQUIRED_METRICS if c not in df.columns]
     if missing:
         raise ResultsError(f"{path}: missing columns {missing}")
     if df.empty:
         raise ResultsError(f"{path}: no rows")
-    for i, col in enumerate(PERCEPTUAL_COLUMNS):
+    previous = "bpp"
+    for col in metric_columns():
         if col not in df.columns:
-            df.insert(df.columns.get_loc("ms_ssim_db") + 1 + i, col, np.nan)
+            df.insert(df.columns.get_loc(previous) + 1, col, np.nan)
+        previous = col
     after = df.columns.get_loc("decode_s") + 1 if "decode_s" in df.columns else len(df.columns)
     if "bpp_estimated" not in df.columns:
         df.insert(after, "bpp_estimated", np.nan)
@@ -89,10 +108,12 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean over images per (dataset, codec, rate point), sorted by codec and bpp.
 
-    ``ms_ssim_db`` is the mean of the per-image dB values. ``n_images`` counts the images.
+    Every metric is the mean of its per-image values (CompressAI's convention; ``ms_ssim_db``
+    is the mean of the per-image dB values). ``n_images`` counts the images.
     """
     g = df.groupby(["dataset", "codec", "rate_param", "rate_point"], sort=False)
-    out = g[SUMMARY_MEASURES].mean().reset_index()
+    cols = [c for c in summary_measures() if c in df.columns]
+    out = g[cols].mean().reset_index()
     out.insert(4, "n_images", g.size().values)
     return out.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
 

@@ -78,13 +78,13 @@ def build_small_setup(work: Path) -> List[Dict[str, str]]:
 
     from benchmark.data.images import save_png_atomic
     from benchmark.models.checkpoint import load_model
-    from benchmark.training import TrainConfig, train
+    from benchmark.training.loop import TrainConfig, train
 
     for stem in ("astronaut", "coffee"):
         save_png_atomic(getattr(data, stem)(), work / "images" / f"{stem}.png")
     runs = []
     for arch in ("bmshj2018-hyperprior", "mbt2018"):
-        cfg = TrainConfig(arch=arch, size={"N": 32, "M": 48}, lmbda=0.05, steps=30, batch_size=4, patch_size=64,
+        cfg = TrainConfig.make(arch=arch, size={"N": 32, "M": 48}, lmbda=0.05, steps=30, batch_size=4, patch_size=64,
                           lr=1e-3, aux_lr=1e-2, milestones=(), checkpoint_every=30, log_every=30, seed=0, device="cpu")
         ours = train(cfg, [data.immunohistochemistry()], work / f"{arch}.pt", work / f"{arch}.state",
                      work / f"{arch}.log.csv", progress=False)
@@ -99,12 +99,13 @@ def ours_worker(models_dir: Path, model: str, images: Path, out: Path) -> None:
     """Our side, in its own process: per image strings bpp, container bpp, PSNR, MS-SSIM, seconds."""
     torch = _torch()
     torch.set_num_threads(1)
-    from benchmark.codecs import build_codec
+    from benchmark.codecs.base import build_codec
     from benchmark.codecs.learned import LearnedCodec
     from benchmark.data.images import load_rgb8
     from benchmark.metrics import distortion_metrics
 
-    codec = build_codec("learned", {"model": model, "decode_check": False}, models_dir=models_dir)
+    template = str(models_dir / "{model}" / "q{rate_point}.pt")
+    codec = build_codec("learned", {"model": model, "decode_check": False}, checkpoints=template)
     codec.load(QUALITY)  # load before timing, as eval_model does
     results = {}
     for path in collect_images(images):

@@ -19,3 +19,25 @@ def astronaut():
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    """``params_file(mutate, name="params.yaml")``: the project's params.yaml, changed by
+    ``mutate(dict)`` (in place), written into ``tmp_path``; returns its path."""
+    from ruamel.yaml import YAML
+
+    from benchmark.config import read_params
+
+    root = Path(__file__).resolve().parents[1]
+
+    def make(mutate=None, name="params.yaml"):
+        params = read_params(root / "params.yaml")
+        if mutate is not None:
+            mutate(params)
+        path = tmp_path / name
+        with open(path, "w") as f:
+            YAML(typ="safe", pure=True).dump(params, f)
+        return path
+
+    return make

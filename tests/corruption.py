@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from benchmark.codecs import CodecError
+from benchmark.codecs.base import CodecError
 
 
 def assert_corruptions_decode_or_fail_cleanly(codec, data: bytes, trials: int, seed: int, max_seconds: float) -> None:

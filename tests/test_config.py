@@ -1,75 +1,155 @@
-"""params.yaml loading: the values DVC sees, and clear errors naming file and key."""
+"""params.yaml loading: one typed Config, the values DVC sees, run overlays, and clear errors
+naming the file, the key, the valid names and the closest one."""
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from benchmark.config import (
-    ConfigError,
-    load_check,
-    load_codec,
-    load_dataset,
-    load_report,
-    read_params,
-)
+import benchmark.codecs.classical  # noqa: F401  (registers the classical codecs)
+import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
+from benchmark.codecs.base import build_codec
+from benchmark.config import RUN_KEYS, ConfigError, build_config, load_config, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = [ROOT / "params.yaml"] + sorted((ROOT / "runs").glob("*/params.yaml"))
 
 
-def test_committed_params_load_completely():
-    params = read_params(ROOT / "params.yaml")
-    from benchmark.codecs import build_codec
-
-    for name in params["evaluate"]["codecs"] + params["evaluate"]["learned"]:
-        cfg = load_codec(params, name)
-
-        build_codec(cfg.codec, cfg.options)  # every committed option is valid
-    for name in params["datasets"]:
-        load_dataset(params, name)
-    assert load_report(params).anchor in params["evaluate"]["codecs"]
-    load_check(params)
+@pytest.fixture(scope="module")
+def base():
+    return read_params(ROOT / "params.yaml")
 
 
-def test_learned_codecs_use_trained_rate_points():
-    params = read_params(ROOT / "params.yaml")
-    qualities = set(params["train"]["qualities"])
-    for name in params["evaluate"]["learned"]:
-        cfg = load_codec(params, name)
-        assert cfg.codec == "learned" and cfg.options["model"] == name  # dvc.yaml: models/<codec name>
-        assert name in params["train"]["models"] and set(cfg.rate_points) <= qualities, name
+def _build(params, mutate):
+    p = copy.deepcopy(params)
+    mutate(p)
+    return build_config(p, source="p.yaml")
 
 
-def test_unquoted_chroma_notation_stays_a_string(tmp_path):
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_runs_load_completely(path):
+    cfg = load_config(path)
+    for name in cfg.evaluate.codecs:
+        c = cfg.codec(name)
+        build_codec(c.codec, c.options)  # every committed option is valid
+    for name in cfg.evaluate.learned:
+        c = cfg.codec(name)
+        assert c.codec == "learned" and c.options["model"] == name  # dvc.yaml: models/<budget>/<codec name>
+        assert name in cfg.train.models and set(c.rate_points) == set(cfg.train.qualities)
+        build_codec(c.codec, c.options, checkpoints="models/{model}/q{rate_point}.pt")
+    assert cfg.report.anchor in cfg.evaluated_codecs()
+    assert cfg.run.params == str(path.relative_to(ROOT))  # what dvc.yaml passes as --params
+    assert (path.parent / cfg.run.root / "dvc.yaml").resolve() == (ROOT / "dvc.yaml").resolve()
+    assert (path.parent / "dvc.yaml").resolve() == (ROOT / "dvc.yaml").resolve()  # a run links to the one dvc.yaml
+
+
+def test_kodak_overlay_sets_the_run_and_keeps_the_rest():
+    kodak = load_config(ROOT / "runs" / "kodak" / "params.yaml")
+    default = load_config(ROOT / "params.yaml")
+    assert kodak.data.eval == ("kodak",) and kodak.train.budget == "cpu" and kodak.train.qualities == (1, 2, 3)
+    assert kodak.codec("dvae").rate_points == (1, 2, 3)  # derived from train.qualities
+    assert kodak.codec("jpeg") == default.codec("jpeg") and kodak.metrics == default.metrics and kodak.report == default.report
+    assert [str(f) for f in kodak.files] == [str(ROOT / "params.yaml"), str(ROOT / "runs" / "kodak" / "params.yaml")]
+
+
+def test_overlay_may_set_only_run_keys(tmp_path):
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    text = (ROOT / "runs" / "kodak" / "params.yaml").read_text().replace("runs/kodak/", "runs/x/")
+    (run / "params.yaml").write_text(text + "datasets:\n  kodak: {source: kodak, max_images: 3}\n")
+    with pytest.raises(ConfigError, match=r"sets only the run keys .*datasets\.kodak\.source belongs in"):
+        load_config(run / "params.yaml")
+    (run / "params.yaml").write_text(text.replace("  budget: cpu\n", ""))
+    with pytest.raises(ConfigError, match="missing train.budget"):
+        load_config(run / "params.yaml")
+    assert "train.budget" in RUN_KEYS
+
+
+def test_unquoted_chroma_notation_stays_a_string(tmp_path, base):
     # `dvc exp run -S` rewrites params.yaml with ruamel and drops the quotes; a YAML 1.1 reader
     # would then see the base-60 integer 14520.
     p = tmp_path / "params.yaml"
-    p.write_text("codecs:\n  jpeg:\n    codec: jpeg\n    rate_points: [50]\n    options: {subsampling: 4:2:0}\n")
-    assert load_codec(read_params(p), "jpeg").options["subsampling"] == "4:2:0"
+    text = (ROOT / "params.yaml").read_text().replace('options: {subsampling: "4:2:0"}', "options: {subsampling: 4:2:0}", 1)
+    assert "{subsampling: 4:2:0}" in text
+    p.write_text(text)
+    assert load_config(p).codec("jpeg").options["subsampling"] == "4:2:0"
 
 
 @pytest.mark.parametrize(
-    "text,match",
+    "mutate,match",
     [
-        ("codecs:\n  j: {codec: jpeg}\n", "codecs.j.rate_points is missing"),
-        ("codecs:\n  j: {codec: jpeg, rate_points: []}\n", "non-empty list"),
-        ("codecs:\n  j: {codec: jpeg, rate_points: [5, 5]}\n", "duplicates"),
-        ("codecs: {}\n", "missing key 'codecs.j'"),
+        (lambda p: p["codecs"]["jpeg"].update(rate_pionts=[5]), r"codecs\.jpeg: unknown key 'rate_pionts'.*did you mean 'rate_points'"),
+        (lambda p: p["codecs"]["jpeg"].update(rate_points=[]), r"codecs\.jpeg\.rate_points: missing"),
+        (lambda p: p["codecs"]["jpeg"].update(rate_points=[5, 5]), "duplicates"),
+        (lambda p: p["codecs"]["jpeg"].update(rate_points=[True]), r"codecs\.jpeg\.rate_points\[0\]: Input should be a number"),
+        (lambda p: p["datasets"]["kodak"].update(max_images=0), r"datasets\.kodak\.max_images: .*greater than 0"),
+        (lambda p: p["train"]["budgets"]["quick"]["models"]["dvae"].update(stepz=3), r"models\.dvae: unknown key 'stepz'.*'steps'"),
+        (lambda p: p["train"]["budgets"]["quick"]["defaults"].update(lr="x"), r"defaults\.lr: Input should be a number, got 'x'"),
+        (lambda p: p["metrics"]["patches"].update(sise=3), r"metrics\.patches: unknown key 'sise'.*'size'"),
+        (lambda p: p["metrics"].update(device="gpu"), r"metrics\.device"),
+        (lambda p: p["data"].update(eval=["kodac"]), r"data\.eval: unknown data set 'kodac'.*'kodak'"),
+        (lambda p: p.update(evalute={}), r"unknown section 'evalute'.*'evaluate'"),
+        (lambda p: p["check"]["tolerances"].update(psnr=-1), r"check\.tolerances\.psnr: expected a non-negative number"),
+        (lambda p: p["report"].update(bd_methods=["cubik"]), r"report\.bd_methods\[0\]"),
+        (lambda p: p["samples"].update(size=65), r"samples\.size: .*multiple of 64"),
+        (lambda p: p["train"].update(qualities=[2, 9]), r"train\.qualities: unknown quality .* 9"),
+        (lambda p: p["train"].update(models=["dvae", "nope"]), r"train\.models: unknown model 'nope'"),
+        (lambda p: p["report"].update(anchor="bpg"), r"report\.anchor 'bpg' is not among the run's codecs"),
+        (lambda p: p["samples"].update(quality=3), r"samples\.quality 3 is not in train\.qualities"),
     ],
 )
-def test_codec_errors_name_the_key(tmp_path, text, match):
-    p = tmp_path / "p.yaml"
-    p.write_text(text)
+def test_errors_name_the_key(base, mutate, match):
     with pytest.raises(ConfigError, match=match) as e:
-        load_codec(read_params(p), "j", source=str(p))
-    assert str(p) in str(e.value)
+        _build(base, mutate)
+    assert str(e.value).startswith("p.yaml: ")
 
 
-def test_dataset_errors(tmp_path):
-    params = {"datasets": {"f": {"source": "folder"}, "k": {"source": "kodak", "max_images": 0}}}
-    with pytest.raises(ConfigError, match="path is required"):
-        load_dataset(params, "f")
-    with pytest.raises(ConfigError, match="positive integer"):
-        load_dataset(params, "k")
+def test_learned_rate_points_have_one_source(base):
+    """A learned codec's rate points are train.qualities; a subset may be named, anything else is refused."""
+    cfg = _build(base, lambda p: None)
+    assert cfg.codec("dvae").rate_points == tuple(base["train"]["qualities"])
+    sub = _build(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 6]))
+    assert sub.codec("dvae").rate_points == (2, 6)
+    with pytest.raises(ConfigError, match=r"codecs\.dvae\.rate_points \[2, 7\]: \[7\] not in train\.qualities \[2, 4, 6\]"):
+        _build(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 7]))
+    with pytest.raises(ConfigError, match=r"evaluate\.learned is named like its model.*evaluate\.variants"):
+        _build(base, lambda p: p["codecs"]["dvae"]["options"].update(model="qres-vae"))
+    variant = _build(base, lambda p: (p["codecs"].update({"dvae-cuda": {"codec": "learned", "options": {"model": "dvae"}}}),
+                                      p["evaluate"].update(variants=["dvae-cuda"])))
+    assert variant.codec("dvae-cuda").rate_points == tuple(base["train"]["qualities"])
+    assert variant.evaluated_codecs()[-1] == "dvae-cuda"
+
+
+def test_defaults_live_in_the_dataclasses(base):
+    cfg = _build(base, lambda p: p.pop("samples"))
+    assert cfg.samples.n == 16 and cfg.samples.size == 64
+    quick = _build(base, lambda p: None).budget()
+    assert quick.models["dvae"].settings.log_every == 25  # not in params.yaml: the TrainSettings default
+    assert dataclasses.replace(quick.defaults) == quick.defaults  # frozen, comparable
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.defaults.steps = 3
+
+
+def test_budget_override_is_per_model(base):
+    cpu = _build(base, lambda p: None).train.budgets["cpu"]
+    assert cpu.models["bmshj2018-hyperprior"].settings.steps == 8000 and cpu.models["dvae"].settings.steps == 2000
+    assert cpu.models["dvae"].settings.lr == cpu.defaults.lr
+
+
+def test_plugins_are_imported(tmp_path, monkeypatch, base):
+    (tmp_path / "my_plugin_mod.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = tmp_path / "params.yaml"
+    p.write_text((ROOT / "params.yaml").read_text().replace("plugins: []", "plugins: [my_plugin_mod]"))
+    assert load_config(p).plugins == ("my_plugin_mod",)
+    import sys
+
+    assert sys.modules["my_plugin_mod"].LOADED
+    p.write_text((ROOT / "params.yaml").read_text().replace("plugins: []", "plugins: [no_such_plugin_mod]"))
+    with pytest.raises(ConfigError, match="plugins: cannot import 'no_such_plugin_mod'"):
+        load_config(p)
 
 
 def test_unreadable_params(tmp_path):
@@ -81,8 +161,7 @@ def test_unreadable_params(tmp_path):
         read_params(bad)
 
 
-def test_check_tolerances_validated():
-    with pytest.raises(ConfigError, match="unknown keys"):
-        load_check({"check": {"tolerances": {"lpips": 0.1}}})
-    with pytest.raises(ConfigError, match="non-negative"):
-        load_check({"check": {"tolerances": {"psnr": -1}}})
+def test_lookup_names_the_closest(base):
+    cfg = _build(base, lambda p: None)
+    with pytest.raises(ConfigError, match=r"codecs: unknown codec 'jepg'.*did you mean 'jpeg'"):
+        cfg.codec("jepg")

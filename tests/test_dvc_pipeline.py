@@ -1,5 +1,7 @@
-"""The DVC pipeline itself: a rerun with nothing changed does no work, and changing one codec's
-rate points reruns only that codec's evaluate stage and the report."""
+"""The DVC pipeline itself: a rerun with nothing changed does no work; changing one codec's rate
+points reruns only that codec's evaluate stage and the report; changing the learned codec's code
+reruns the learned evaluations and not the classical ones; changing one model's training steps
+retrains that model alone."""
 
 import os
 import re
@@ -52,13 +54,12 @@ def project(tmp_path_factory):
     p["train"]["models"] = ["bmshj2018-hyperprior", "qres-vae"]
     p["train"]["qualities"] = [2, 6]
     quick = p["train"]["budgets"]["quick"]
-    quick["sizes"]["bmshj2018-hyperprior"] = {"N": 16, "M": 24}
-    quick["sizes"]["qres-vae"] = {"N": 8, "Z": 4, "E": 1}
-    quick.update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
+    quick["models"]["bmshj2018-hyperprior"]["size"] = {"N": 16, "M": 24}
+    quick["models"]["qres-vae"]["size"] = {"N": 8, "Z": 4, "E": 1}
+    quick["defaults"].update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
     p["evaluate"]["learned"] = ["bmshj2018-hyperprior", "qres-vae"]
-    p["codecs"]["bmshj2018-hyperprior"]["rate_points"] = [2, 6]
-    p["codecs"]["qres-vae"]["rate_points"] = [2, 6]
     p["samples"].update(models=["qres-vae"], quality=2, n=4)
+    p["metrics"]["download"] = False
     with open(work / "params.yaml", "w") as f:
         yaml.dump(p, f)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -108,3 +109,28 @@ def test_repro_then_noop_then_one_codec(project):
     assert _ran(third) == ["evaluate@builtin-webp", "report@builtin"]
 
     assert sorted(pd.read_csv(work / "results/builtin/per_image/webp.csv").rate_point.unique()) == [20, 50, 80, 90]
+
+    # The learned codec's code: the learned evaluations rerun, the classical ones do not.
+    with open(work / "benchmark" / "codecs" / "learned.py", "a") as f:
+        f.write("\n# an edit\n")
+    fourth = _run([dvc, "repro"], work, env)
+    assert _ran(fourth) == ["evaluate-learned@builtin-bmshj2018-hyperprior", "evaluate-learned@builtin-qres-vae", "report@builtin"]
+
+    # One model's training steps: that model is retrained (and its consumers rerun), no other.
+    p = yaml.load((work / "params.yaml").read_text())
+    p["train"]["budgets"]["quick"]["models"]["qres-vae"]["steps"] = 6
+    with open(work / "params.yaml", "w") as f:
+        yaml.dump(p, f)
+    fifth = _run([dvc, "repro"], work, env)
+    assert _ran(fifth) == [
+        "evaluate-learned@builtin-qres-vae", "model@qres-vae-2-quick", "model@qres-vae-6-quick", "report@builtin",
+        "samples@qres-vae-quick",
+    ]
+    assert torch_checkpoint_steps(work / "models/quick/qres-vae/q2.pt") == 6
+    assert torch_checkpoint_steps(work / "models/quick/bmshj2018-hyperprior/q2.pt") == 4
+
+
+def torch_checkpoint_steps(path):
+    from benchmark.models.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["step"]

@@ -19,23 +19,23 @@ import pandas as pd
 import pytest
 from corruption import assert_corruptions_decode_or_fail_cleanly
 
-from benchmark.codecs import Codec, CodecError, Encoded, TrainingLeakError, build_codec
+from benchmark.codecs.base import Codec, CodecError, Encoded, TrainingLeakError, build_codec
 from benchmark.codecs.classical import JPEG
 from benchmark.codecs.container import header_size, unpack
 from benchmark.codecs.learned import LearnedCodec
 from benchmark.config import DatasetConfig
+from benchmark.data.dataset import fetch_dataset
 from benchmark.data.images import (
     load_rgb8,
     pixel_sha256,
     read_manifest,
     save_png_atomic,
 )
-from benchmark.data.sources import fetch_dataset
-from benchmark.evaluate import evaluate, summary_line
-from benchmark.evaluate import main as evaluate_main
+from benchmark.evaluation import evaluate, summary_line
 from benchmark.metrics import distortion_metrics
 from benchmark.models.checkpoint import load_model, read_checkpoint, save_checkpoint
-from benchmark.results import RESULT_COLUMNS, read_results, write_csv_atomic
+from benchmark.results import read_results, result_columns, write_csv_atomic
+from benchmark.stages.evaluate_learned import main as evaluate_main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"hyper": "bmshj2018-hyperprior", "mbt": "mbt2018"}
@@ -69,9 +69,9 @@ def _train(arch: str, image: np.ndarray):
     64x64 crops), CDF tables computed; returned in eval mode."""
     import tempfile
 
-    from benchmark.training import TrainConfig, train
+    from benchmark.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(arch=arch, size=SIZE, lmbda=0.05, steps=STEPS, batch_size=4, patch_size=64, lr=1e-3,
+    cfg = TrainConfig.make(arch=arch, size=SIZE, lmbda=0.05, steps=STEPS, batch_size=4, patch_size=64, lr=1e-3,
                       aux_lr=1e-2, milestones=(), checkpoint_every=STEPS, log_every=STEPS, seed=0, device="cpu")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -102,12 +102,16 @@ def work(tmp_path_factory):
         torch.save(model.state_dict(), root / "compressai" / f"{name}.pth.tar")
     for stem, (h, w) in CROPS.items():
         save_png_atomic(np.ascontiguousarray(getattr(data, stem)()[:h, :w]), root / "images" / f"{stem}.png")
-    fetch_dataset(DatasetConfig(name="crops", source="folder", path=str(root / "images")), root / "data", mirror=None)
+    fetch_dataset(DatasetConfig(name="crops", source="folder", options={"path": str(root / "images")}), root / "data", mirror=None)
     return root
 
 
 def _codec(work, name="hyper", **options):
-    return build_codec("learned", {"model": name, **options}, models_dir=work / "models")
+    return build_codec("learned", {"model": name, **options}, checkpoints=_template(work))
+
+
+def _template(work):
+    return str(work / "models" / "{model}" / "q{rate_point}.pt")
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +202,7 @@ def test_codec_is_picklable_without_models(work):
 
 def test_errors_name_what_is_wrong(work):
     image = load_rgb8(work / "images" / "coffee.png")
-    with pytest.raises(CodecError, match=r"q4\.pt: checkpoint not found; it is made by the DVC stage model@hyper-4-"):
+    with pytest.raises(CodecError, match=r"hyper/q4\.pt: checkpoint of model 'hyper' at quality 4 not found; it is an output of a model stage of dvc\.yaml"):
         _codec(work).encode(image, 4)
     with pytest.raises(CodecError, match=r"quality must be an integer in \[1, 8\], got 2.5"):
         _codec(work).encode(image, 2.5)
@@ -232,9 +236,11 @@ def test_corrupt_bytes_give_codec_error_or_an_image(work):
     assert_corruptions_decode_or_fail_cleanly(codec, codec.encode(image, 3), trials=100, seed=7, max_seconds=1.0)
 
 
-def test_library_version():
-    v = LearnedCodec.library_version()
-    assert v.startswith("compressai 1.") and ", torch 2." in v
+def test_library_version(work):
+    codec = _codec(work)
+    codec.load(3)
+    v = codec.library_version()
+    assert v.startswith("compressai 1.") and ", torch 2." in v and "constriction" not in v
 
 
 # ---- equivalence with CompressAI's eval_model --------------------------------------------------
@@ -261,10 +267,10 @@ def test_matches_compressai_eval_model(work, eval_model_results, name):
 # ---- the evaluate stage ------------------------------------------------------------------------
 
 
-def test_evaluate_stage_with_learned_codec(work, tmp_path, capsys):
+def test_evaluate_stage_with_learned_codec(work, tmp_path, capsys, params_file):
     manifest = read_manifest(work / "data")
     df = evaluate("hyper", _codec(work), [3], manifest, work / "data", "crops", "hash", workers=1, progress=False)
-    assert list(df.columns) == RESULT_COLUMNS and len(df) == 2
+    assert list(df.columns) == result_columns() and len(df) == 2
     assert (df.decode_check == "ok").all()
     assert np.allclose(df.bpp, 8 * df["bytes"] / (df.height * df.width))
     assert (df.bpp_estimated > 0).all() and np.allclose(df.bpp_estimated, df.bpp, rtol=0.2)
@@ -273,14 +279,19 @@ def test_evaluate_stage_with_learned_codec(work, tmp_path, capsys):
     image = load_rgb8(work / "data" / "images" / "coffee.png")
     assert row["bytes"] == len(_codec(work).encode(image, 3))
 
-    # The CLI stage: --models, the CSV, and the summary line with the decode-check count.
-    params = tmp_path / "params.yaml"
-    params.write_text("codecs:\n  tiny:\n    codec: learned\n    rate_points: [3]\n    options: {model: hyper}\n")
+    # The CLI stage: --checkpoints, the CSV, and the summary line with the decode-check count.
+    def tiny(p):  # a variant: codec "tiny" over the model "hyper", at the trained quality 3
+        p["codecs"]["tiny"] = {"codec": "learned", "options": {"model": "hyper"}}
+        p["evaluate"]["variants"] = ["tiny"]
+        p["train"]["qualities"] = [3]
+        p["samples"]["models"] = []
+
+    params = params_file(tiny)
     out = tmp_path / "tiny.csv"
     argv = ["--params", str(params), "--dataset", "crops", "--codec", "tiny", "--data", str(work / "data"), "--out", str(out), "--workers", "1"]
-    with pytest.raises(CodecError, match="checkpoint not found"):  # the default --models is ./models
-        evaluate_main(argv + ["--models", str(tmp_path / "none")])
-    assert evaluate_main(argv + ["--models", str(work / "models")]) == 0
+    with pytest.raises(CodecError, match=r"none/hyper/q3\.pt: checkpoint of model 'hyper' at quality 3 not found"):
+        evaluate_main(argv + ["--checkpoints", str(tmp_path / "none" / "{model}" / "q{rate_point}.pt")])
+    assert evaluate_main(argv + ["--checkpoints", _template(work)]) == 0
     assert "decode check: 0 mismatch(es) in 2 checked" in capsys.readouterr().out
     saved = read_results(out)
     assert (saved.decode_check == "ok").all()
@@ -329,7 +340,7 @@ def test_read_results_fills_columns_of_older_files(tmp_path):
     )
     old.to_csv(tmp_path / "old.csv", index=False)
     df = read_results(tmp_path / "old.csv")
-    assert list(df.columns) == RESULT_COLUMNS
+    assert list(df.columns) == result_columns()
     assert (df.decode_check == "n/a").all() and df.bpp_estimated.isna().all()
     # A new file's "n/a" survives the CSV round trip (pandas reads "n/a" as NaN by default).
     write_csv_atomic(df, tmp_path / "new.csv")
@@ -342,8 +353,10 @@ def test_read_results_fills_columns_of_older_files(tmp_path):
         read_results(tmp_path / "bad.csv")
 
 
-def test_models_dir_is_not_an_option():
-    with pytest.raises(CodecError, match="models_dir is not an option"):
-        build_codec("jpeg", {"models_dir": "x"})
-    assert build_codec("jpeg", {}, models_dir="models").models_dir == Path("models")
+def test_checkpoints_are_not_an_option():
+    with pytest.raises(CodecError, match=r"\['checkpoints'\] are not options"):
+        build_codec("learned", {"model": "m", "checkpoints": "x"}, checkpoints="y/{rate_point}")
+    with pytest.raises(CodecError, match="no {rate_point} field"):
+        build_codec("learned", {"model": "m"}, checkpoints="models/m.pt")
+    assert build_codec("learned", {"model": "m"}, checkpoints="a/{model}/q{rate_point}.pt").checkpoint_path(2) == Path("a/m/q2.pt")
     assert isinstance(build_codec("jpeg", {}), Codec) and not JPEG.in_process and LearnedCodec.in_process

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.codecs import build_codec
+import benchmark.codecs.classical  # noqa: F401  (registers the classical codecs)
+from benchmark.codecs.base import build_codec
 from benchmark.metrics import METRICS, distortion_metrics, ms_ssim, psnr
 from benchmark.metrics.distortion import to_db
 

@@ -8,26 +8,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from weights_factory import fake_hub
 
 from benchmark.analysis.perception import at_matched_rates, attach_set_metrics, missing_note, perception_markdown
 from benchmark.cli import main as cli_main
 from benchmark.config import DatasetConfig
-from benchmark.data.sources import fetch_dataset
+from benchmark.data.dataset import fetch_dataset
+from benchmark.metrics.base import per_image_metrics
 from benchmark.plots.rdp import build_dp_figure, build_rdp_figure
-from benchmark.results import PERCEPTUAL_COLUMNS, RESULT_COLUMNS, read_results
-from weights_factory import fake_hub
+from benchmark.results import read_results, result_columns
 
-PARAMS = """\
-codecs:
-  jpeg: {codec: jpeg, rate_points: [10, 40, 90], options: {}}
-evaluate: {codecs: [jpeg], workers: 1}
-report: {anchor: jpeg, reference_anchor: null, bd_methods: [pchip], max_bpp: 3.0}
-metrics:
-  perceptual: [lpips, haarpsi, fid, kid]
-  download: false
-  batch_size: 4
-  figures: {fid_indicative_below: 1000, dp_rates: [0.5, 1.0]}
-"""
+
+def _params(p):
+    """The project's params with one codec (JPEG at 3 rate points) and LPIPS, HaarPSI, FID, KID."""
+    p["codecs"]["jpeg"]["rate_points"] = [10, 40, 90]
+    p["evaluate"].update(codecs=["jpeg"], learned=[], variants=[], workers=1)
+    p["report"].update(anchor="jpeg", reference_anchor=None, bd_methods=["pchip"], max_bpp=3.0)
+    p["metrics"].update(perceptual=["lpips", "haarpsi", "fid", "kid"], download=False, batch_size=4)
+    p["metrics"]["figures"].update(fid_indicative_below=1000, dp_rates=[0.5, 1.0])
+
+
+PERCEPTUAL = [m.name for m in per_image_metrics("perception")]
+ALL_METRICS = ("lpips", "dists", "haarpsi", "fid", "kid")
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +40,8 @@ def data_dir(tmp_path_factory):
     return out
 
 
-def _run(tmp_path, data_dir, capsys):
-    params = tmp_path / "params.yaml"
-    params.write_text(PARAMS)
+def _run(tmp_path, data_dir, capsys, params_file):
+    params = params_file(_params)
     res = tmp_path / "results"
     rc = cli_main([
         "evaluate", "--params", str(params), "--dataset", "small", "--codec", "jpeg", "--data", str(data_dir),
@@ -56,14 +57,14 @@ def _run(tmp_path, data_dir, capsys):
     return res, capsys.readouterr()
 
 
-def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_path, monkeypatch, data_dir, capsys):
+def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_path, monkeypatch, data_dir, capsys, params_file):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     monkeypatch.delenv("BENCHMARK_MIRROR", raising=False)
-    res, out = _run(tmp_path, data_dir, capsys)
+    res, out = _run(tmp_path, data_dir, capsys, params_file)
     assert "perceptual metric missing, left out: lpips" in out.err and "alexnet-owt-7be5be79.pth" in out.err
 
     df = read_results(res / "per_image" / "jpeg.csv")
-    assert list(df.columns) == RESULT_COLUMNS
+    assert list(df.columns) == result_columns()
     assert df.lpips.isna().all() and df.haarpsi.between(0, 1).all()
     status = json.loads((res / "perception" / "jpeg.json").read_text())
     assert status["metrics"]["lpips"]["status"] == "missing" and status["metrics"]["haarpsi"]["status"] == "computed"
@@ -87,10 +88,10 @@ def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_pat
     assert not (res / "figures" / "rdp-dists.png").exists()  # not requested in these params
 
 
-def test_weights_in_the_cache_put_lpips_and_fid_in_tables_and_figures(tmp_path, monkeypatch, data_dir, capsys):
+def test_weights_in_the_cache_put_lpips_and_fid_in_tables_and_figures(tmp_path, monkeypatch, data_dir, capsys, params_file):
     fake_hub(tmp_path, monkeypatch, ["alexnet", "inception"])
     monkeypatch.delenv("BENCHMARK_MIRROR", raising=False)
-    res, out = _run(tmp_path, data_dir, capsys)
+    res, out = _run(tmp_path, data_dir, capsys, params_file)
     assert "missing" not in out.err
 
     df = read_results(res / "per_image" / "jpeg.csv")
@@ -142,7 +143,7 @@ def test_rdp_figure_plots_every_codec_and_notes_missing_ones():
     assert not empty.get_lines() and any("no values to plot" in t.get_text() and "why" in t.get_text() for t in empty.texts)
     nothing = build_rdp_figure(s.drop(columns=["lpips"]), "lpips", codecs=["a"], title="t").axes[0]
     assert any("not computed" in t.get_text() for t in nothing.texts)
-    with pytest.raises(ValueError, match="unknown perceptual metric"):
+    with pytest.raises(KeyError, match="unknown metric 'ssim'"):
         build_rdp_figure(s, "ssim", codecs=["a"], title="t")
 
 
@@ -167,16 +168,16 @@ def test_missing_note_and_markdown_without_records():
     statuses = {"a": None, "b": {"metrics": {"lpips": {"status": "missing", "needs": [{"file": "alexnet-owt-7be5be79.pth"}]}}}}
     note = missing_note(statuses, "lpips")
     assert "Missing for b" in note and "alexnet-owt-7be5be79.pth" in note and "No record for a" in note
-    md = perception_markdown("x", {"a": None}, s, indicative_below=1000)
+    md = perception_markdown("x", {"a": None}, s, indicative_below=1000, metrics=ALL_METRICS)
     assert "No perceptual metric was computed" in md and "No perceptual record for: a" in md
 
 
 def test_old_results_without_perceptual_columns_still_read(tmp_path):
     old = tmp_path / "old.csv"
-    cols = [c for c in RESULT_COLUMNS if c not in PERCEPTUAL_COLUMNS]
+    cols = [c for c in result_columns() if c not in PERCEPTUAL]
     pd.DataFrame([{c: 1 for c in cols} | {"dataset": "d", "codec": "c", "rate_param": "q", "image": "i", "decode_check": "ok"}]).to_csv(old, index=False)
     df = read_results(old)
-    assert list(df.columns) == RESULT_COLUMNS and df[PERCEPTUAL_COLUMNS].isna().all().all()
+    assert list(df.columns) == result_columns() and df[PERCEPTUAL].isna().all().all()
 
 
 # ---- the evaluate loop: decoded images reach the perceptual metrics on every path ---------------
@@ -190,10 +191,10 @@ def _haarpsi_suite():
 
 
 def test_evaluate_scores_perception_alike_in_serial_parallel_and_in_process(data_dir, tmp_path, monkeypatch):
-    from benchmark.codecs import build_codec
-    from benchmark.codecs.base import Codec
+    import benchmark.codecs.classical  # noqa: F401  (registers the classical codecs)
+    from benchmark.codecs.base import Codec, build_codec
     from benchmark.data.images import load_rgb8, read_manifest
-    from benchmark.evaluate import evaluate
+    from benchmark.evaluation import evaluate
     from benchmark.metrics.perceptual import haarpsi
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))

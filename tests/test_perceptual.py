@@ -8,13 +8,14 @@ direct call of the package that loads the same files by itself from that cache.
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
-from benchmark.config import ConfigError, MetricsConfig, load_metrics
+from benchmark.config import ConfigError, MetricsConfig, build_config, read_params
 from benchmark.data.download import mirror_path, sha256_file
 from benchmark.metrics import METRICS, perceptual
 from benchmark.metrics import weights as W
@@ -205,7 +206,8 @@ def test_suite_with_created_weights_scores_lpips(hub_alexnet, small):
     assert suite.status_record()["metrics"]["lpips"]["weights"][0]["origin"] == "cache"
     ref, recs = small
     s = suite.score_image(ref, recs)
-    direct = perceptual.lpips_distance(_nchw(ref), _nchw(*recs), suite._models["lpips"], batch_size=8)
+    model = perceptual.load_lpips(W.hub_cache_dir() / "alexnet-owt-7be5be79.pth", W.resolve_weights("lpips_linear").path)
+    direct = perceptual.lpips_distance(_nchw(ref), _nchw(*recs), model, batch_size=8)
     np.testing.assert_allclose(s["lpips"], direct, rtol=1e-5)  # other batch sizes: float32 rounding only
     assert np.isnan(s["haarpsi"]).all()  # not requested
 
@@ -218,39 +220,37 @@ def test_suite_records_weights_that_do_not_load(tmp_path):
 
 
 def test_registry_lists_perceptual_metrics_and_their_weights():
-    assert METRICS.get("lpips").weights == "alexnet-owt-7be5be79.pth + alex.pth"
-    assert METRICS.get("haarpsi").weights is None and METRICS.get("haarpsi").higher_is_better
-    assert not METRICS.get("fid").per_image and "6726825d" in METRICS.get("fid").weights
+    assert METRICS.get("lpips").weights == ("alexnet", "lpips_linear")
+    assert [W.WEIGHT_FILES[k].file for k in METRICS.get("lpips").weights] == ["alexnet-owt-7be5be79.pth", "alex.pth"]
+    assert METRICS.get("haarpsi").weights == () and METRICS.get("haarpsi").higher_is_better
+    assert not METRICS.get("fid").per_image and "6726825d" in W.WEIGHT_FILES[METRICS.get("fid").weights[0]].file
+    for m in METRICS.values():  # every weight key a metric names is a known file
+        assert set(m.weights) <= set(W.WEIGHT_FILES), m.name
 
 
 # ---- params ----------------------------------------------------------------------------------
 
 
-def test_load_metrics_defaults_and_errors():
-    cfg = load_metrics({})
-    assert cfg.perceptual == ("lpips", "dists", "haarpsi", "fid", "kid") and cfg.patch_size == 256
-    cfg = load_metrics({"metrics": {"perceptual": ["haarpsi"], "patches": {"size": 128}, "figures": {"dp_rates": [0.5]}}})
-    assert cfg.perceptual == ("haarpsi",) and cfg.patch_size == 128 and cfg.dp_rates == (0.5,)
+def test_metrics_params_defaults_and_errors():
+    base = read_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    cfg = build_config(base).metrics
+    assert cfg.perceptual == ("lpips", "dists", "haarpsi", "fid", "kid") and cfg.patches.size == 256
+    assert set(cfg.weights) == set(W.WEIGHT_FILES)
     for bad, match in [
-        ({"perceptual": ["ssim"]}, "metrics.perceptual"),
-        ({"weights": {"resnet": None}}, "metrics.weights"),
-        ({"patches": {"size": 0}}, "metrics.patches.size"),
-        ({"patches": {"bogus": 1}}, "metrics.patches"),
-        ({"figures": {"dp_rates": [-1]}}, "dp_rates"),
+        ({"patches": {"size": 0}}, r"metrics\.patches\.size"),
+        ({"patches": {"bogus": 1}}, "metrics.patches: unknown key 'bogus'"),
+        ({"figures": {"dp_rates": [-1]}}, r"dp_rates\[0\]"),
         ({"device": "tpu"}, "metrics.device"),
-        ({"colour": 1}, "unknown keys"),
+        ({"colour": 1}, "metrics: unknown key 'colour'"),
     ]:
+        params = {**base, "metrics": {**base["metrics"], **bad}}
         with pytest.raises(ConfigError, match=match):
-            load_metrics({"metrics": bad}, source="p.yaml")
-
-
-def test_committed_params_metrics_section_loads():
-    from pathlib import Path
-
-    from benchmark.config import read_params
-
-    cfg = load_metrics(read_params(Path(__file__).resolve().parents[1] / "params.yaml"))
-    assert set(cfg.weights) == set(W.WEIGHT_FILES) and cfg.patch_size == 256
+            build_config(params, source="p.yaml")
+    # Names are checked against the registries when the suite is set up.
+    with pytest.raises(ConfigError, match=r"metrics.perceptual: unknown perceptual metric 'ssim'"):
+        PerceptualSuite(MetricsConfig(perceptual=("ssim",), download=False))
+    with pytest.raises(ConfigError, match=r"metrics.weights: unknown weight file 'resnet'"):
+        PerceptualSuite(MetricsConfig(perceptual=("haarpsi",), weights={"resnet": None}, download=False))
 
 
 def test_suite_tries_the_network_once_when_offline(tmp_path, monkeypatch):

@@ -14,13 +14,13 @@ VTM = ("raw.githubusercontent.com/InterDigitalInc/CompressAI/"
        "869a9f5d4126d015b7de8f203fe60ee9e1608193/results/image/kodak/vtm.json")
 
 OURS = [
-    Curve("codec-a", [0.1, 0.3, 0.6, 1.2, 2.5], [27.0, 30.5, 33.0, 36.0, 40.0],
-          [0.90, 0.95, 0.975, 0.99, 0.996], "fake"),
-    Curve("codec-b", [0.15, 0.4, 0.8, 1.6], [26.5, 29.8, 32.4, 35.2],
-          [0.89, 0.94, 0.97, 0.985], "fake"),
+    Curve("codec-a", [0.1, 0.3, 0.6, 1.2, 2.5], {"psnr": [27.0, 30.5, 33.0, 36.0, 40.0],
+          "ms_ssim": [0.90, 0.95, 0.975, 0.99, 0.996]}, "fake"),
+    Curve("codec-b", [0.15, 0.4, 0.8, 1.6], {"psnr": [26.5, 29.8, 32.4, 35.2],
+          "ms_ssim": [0.89, 0.94, 0.97, 0.985]}, "fake"),
 ]
 # A published curve without MS-SSIM (like CompressAI's paper-*.json files).
-PSNR_ONLY = Curve("paper-x", [0.12, 0.35, 0.7], [28.0, 31.5, 34.0], None, "fake")
+PSNR_ONLY = Curve("paper-x", [0.12, 0.35, 0.7], {"psnr": [28.0, 31.5, 34.0]}, "fake")
 
 
 def _references():
@@ -72,11 +72,11 @@ def test_line_styles_labels_and_axes():
     assert 2.5 in lines["codec-a"].get_xdata()
     # y range covers every visible point, and not the hidden 40 dB one.
     lo, hi = ax.get_ylim()
-    vis = [y for c in OURS + refs for x, y in zip(c.bpp, c.psnr) if x <= 2.0]
+    vis = [y for c in OURS + refs for x, y in zip(c.bpp, c.get("psnr")) if x <= 2.0]
     assert lo < min(vis) and max(vis) < hi
     ax = build_rd_figure(OURS, [PSNR_ONLY], "psnr", title="t", max_bpp=2.0).axes[0]
     lo, hi = ax.get_ylim()
-    at_edge = np.interp(2.0, OURS[0].bpp, OURS[0].psnr)  # where codec-a leaves the axes
+    at_edge = np.interp(2.0, OURS[0].bpp, OURS[0].get("psnr"))  # where codec-a leaves the axes
     assert lo < 26.5 and at_edge < hi < 40.0
     assert ax.get_legend() is not None
     assert all(g.get_visible() for g in ax.get_xgridlines() + ax.get_ygridlines())
@@ -89,7 +89,7 @@ def test_ms_ssim_figure_leaves_out_references_without_ms_ssim():
     assert "paper-x (published)" not in labels and {"codec-a", "codec-b"} <= set(labels)
     assert ax.get_ylabel() == "MS-SSIM (RGB) [dB]"
     a = next(ln for ln in ax.get_lines() if ln.get_label() == "codec-a")
-    np.testing.assert_allclose(a.get_ydata(), -10 * np.log10(1 - OURS[0].ms_ssim))
+    np.testing.assert_allclose(a.get_ydata(), -10 * np.log10(1 - OURS[0].get("ms_ssim")))
     # max_bpp None: the x axis ends just past the largest plotted rate.
     largest = max(float(ln.get_xdata().max()) for ln in ax.get_lines())
     assert largest < ax.get_xlim()[1] <= 1.05 * largest
@@ -108,7 +108,7 @@ def test_styles_distinct_and_counterparts_shared():
 
 
 def test_bad_arguments_raise(tmp_path):
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(KeyError, match="unknown metric 'ssim'"):
         build_rd_figure(OURS, [], "ssim", title="t")
     with pytest.raises(ValueError, match="no curve has ms_ssim_db"):
         build_rd_figure([], [PSNR_ONLY], "ms_ssim_db", title="t")

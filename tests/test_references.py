@@ -46,11 +46,11 @@ def test_read_all_published_result_files(sub):
         assert c.bpp.shape == (n,) and c.bpp.dtype == np.float64, f
         assert np.all(np.diff(c.bpp) >= 0) and c.bpp[0] > 0, f
         assert np.array_equal(np.sort(raw["bpp"]), c.bpp), f
-        assert c.psnr is not None or c.ms_ssim is not None, f
-        if c.psnr is not None:
-            assert c.psnr.shape == (n,) and np.all((c.psnr > 15) & (c.psnr < 60)), f
-        if c.ms_ssim is not None:
-            assert c.ms_ssim.shape == (n,) and np.all((c.ms_ssim > 0.5) & (c.ms_ssim < 1)), f
+        assert c.get("psnr") is not None or c.get("ms_ssim") is not None, f
+        if c.get("psnr") is not None:
+            assert c.get("psnr").shape == (n,) and np.all((c.get("psnr") > 15) & (c.get("psnr") < 60)), f
+        if c.get("ms_ssim") is not None:
+            assert c.get("ms_ssim").shape == (n,) and np.all((c.get("ms_ssim") > 0.5) & (c.get("ms_ssim") < 1)), f
         assert c.name and c.source == str(f)
 
 
@@ -65,7 +65,7 @@ def test_values_stay_paired_with_their_rate():
     assert raw["bpp"][0] > raw["bpp"][-1]  # stored descending
     for b, p, m in zip(raw["bpp"], raw["psnr-rgb"], raw["ms-ssim-rgb"]):
         i = int(np.flatnonzero(c.bpp == b)[0])
-        assert (c.psnr[i], c.ms_ssim[i]) == (p, m)
+        assert (c.get("psnr")[i], c.get("ms_ssim")[i]) == (p, m)
 
 
 def test_old_and_new_compressai_keys_read_the_same():
@@ -77,8 +77,8 @@ def test_old_and_new_compressai_keys_read_the_same():
     a, b = read_curve(new), read_curve(old)
     assert a.name == b.name == "VTM"
     np.testing.assert_array_equal(a.bpp, b.bpp)
-    np.testing.assert_array_equal(a.psnr, b.psnr)
-    np.testing.assert_array_equal(a.ms_ssim, b.ms_ssim)
+    np.testing.assert_array_equal(a.get("psnr"), b.get("psnr"))
+    np.testing.assert_array_equal(a.get("ms_ssim"), b.get("ms_ssim"))
 
 
 def test_ms_ssim_db_files_convert_to_linear():
@@ -87,18 +87,18 @@ def test_ms_ssim_db_files_convert_to_linear():
         pytest.skip(f"{f} not in mirror")
     raw = _lists(f)
     c = read_curve(f)
-    assert c.psnr is None
+    assert c.get("psnr") is None
     order = np.argsort(raw["bpp"])
-    np.testing.assert_allclose(c.ms_ssim_db, np.asarray(raw["ms-ssim-db-rgb"])[order], atol=1e-9)
+    np.testing.assert_allclose(c.get("ms_ssim_db"), np.asarray(raw["ms-ssim-db-rgb"])[order], atol=1e-9)
 
 
 def test_lossy_vae_top_level_lists_and_stem_name(tmp_path):
     f = tmp_path / "kodak-foo.json"
     f.write_text(json.dumps({"bpp": [0.5, 0.2], "psnr": [33.0, 29.0]}))
     c = read_curve(f)
-    assert c.name == "kodak-foo" and c.ms_ssim is None and c.ms_ssim_db is None
+    assert c.name == "kodak-foo" and c.get("ms_ssim") is None and c.get("ms_ssim_db") is None
     np.testing.assert_array_equal(c.bpp, [0.2, 0.5])
-    np.testing.assert_array_equal(c.psnr, [29.0, 33.0])
+    np.testing.assert_array_equal(c.get("psnr"), [29.0, 33.0])
 
 
 @pytest.mark.parametrize(
@@ -121,14 +121,19 @@ def test_bad_files_raise_naming_the_file(tmp_path, content, match):
 
 
 def test_curve_sorts_and_freezes():
-    c = Curve("c", [0.4, 0.1, 0.2], [33.0, 28.0, 30.0], [0.99, 0.9, 0.95], "mem")
+    c = Curve("c", [0.4, 0.1, 0.2], {"psnr": [33.0, 28.0, 30.0], "ms_ssim": [0.99, 0.9, 0.95]}, "mem")
     np.testing.assert_array_equal(c.bpp, [0.1, 0.2, 0.4])
-    np.testing.assert_array_equal(c.psnr, [28.0, 30.0, 33.0])
-    np.testing.assert_allclose(c.ms_ssim_db, [10.0, -10 * np.log10(0.05), 20.0])
+    np.testing.assert_array_equal(c.get("psnr"), [28.0, 30.0, 33.0])
+    np.testing.assert_allclose(c.get("ms_ssim_db"), [10.0, -10 * np.log10(0.05), 20.0])  # dB of the mean MS-SSIM
+    assert c.get("lpips") is None
     with pytest.raises(ValueError):
         c.bpp[0] = 1.0  # read-only
-    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
-        Curve("c", [0.1], [30.0], [12.0], "mem")  # MS-SSIM given in dB by mistake
+    with pytest.raises(TypeError):
+        c.values["psnr"] = c.bpp  # the mapping is read-only too
+    with pytest.raises(ValueError, match="2 psnr values"):
+        Curve("c", [0.1], {"psnr": [30.0, 31.0]}, "mem")
+    with pytest.raises(ValueError, match="at least one metric"):
+        Curve("c", [0.1], {}, "mem")
 
 
 def test_write_matches_compressai_layout_and_round_trips(tmp_path):
@@ -145,8 +150,8 @@ def test_write_matches_compressai_layout_and_round_trips(tmp_path):
     c = read_curve(out)
     assert (c.name, c.description) == ("ours-q", "Inference (ans)")
     np.testing.assert_array_equal(c.bpp, sorted(bpp))
-    np.testing.assert_array_equal(c.psnr, [27.25, 31.5])
-    np.testing.assert_array_equal(c.ms_ssim, [0.91, 0.97])
+    np.testing.assert_array_equal(c.get("psnr"), [27.25, 31.5])
+    np.testing.assert_array_equal(c.get("ms_ssim"), [0.91, 0.97])
 
 
 def test_write_without_optional_lists_and_rejects_bad_input(tmp_path):

@@ -1,4 +1,5 @@
-"""benchmark.data.sources and the fetch stage: folder, builtin and kodak sources, atomic data dirs."""
+"""benchmark.data.sources, benchmark.data.dataset and the fetch stage: folder, builtin and kodak
+sources, strict source options, atomic data dirs."""
 
 import csv
 import json
@@ -9,19 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.config import ConfigError, DatasetConfig
-from benchmark.data import fetch
+from benchmark.config import ConfigError, DatasetConfig, build_config
+from benchmark.data.dataset import fetch_dataset, fetch_references
 from benchmark.data.download import DownloadError, mirror_path
 from benchmark.data.images import load_rgb8, pixel_sha256, read_manifest
-from benchmark.data.sources import (
-    BUILTIN_IMAGES,
-    DATASET_SOURCES,
-    KODAK_PIXEL_SHA256,
-    KODAK_URL,
-    builtin_image_path,
-    fetch_dataset,
-    fetch_references,
-)
+from benchmark.data.sources import DATASET_SOURCES
+from benchmark.data.sources.builtin import BUILTIN_IMAGES, builtin_image_path
+from benchmark.data.sources.kodak import KODAK_PIXEL_SHA256, KODAK_URL
+from benchmark.stages import fetch
 
 MIRROR = os.environ.get("BENCHMARK_MIRROR")
 needs_mirror = pytest.mark.skipif(
@@ -31,7 +27,9 @@ needs_mirror = pytest.mark.skipif(
 
 
 def _cfg(source, **kw):
-    return DatasetConfig(name=kw.pop("name", "t"), source=source, **kw)
+    """A ``DatasetConfig``: the common keys as fields, every other keyword a source option."""
+    common = {k: kw.pop(k) for k in ("name", "images", "max_images", "references") if k in kw}
+    return DatasetConfig(**{"name": "t", **common}, source=source, options=kw)
 
 
 def _rgb(h=180, w=200, seed=0):
@@ -150,9 +148,59 @@ def test_every_builtin_image_is_a_usable_colour_photo():
 
 
 def test_unknown_source(tmp_path):
-    assert {"builtin", "kodak", "folder"} <= set(DATASET_SOURCES)
+    assert {"builtin", "kodak", "folder", "bsds500", "wikipedia-photos", "coco"} <= set(DATASET_SOURCES)
     with pytest.raises(ConfigError, match="unknown source 'flickr'"):
         fetch_dataset(_cfg("flickr"), tmp_path / "x", mirror=None)
+    with pytest.raises(ConfigError, match=r"^datasets\.t\.source: unknown source 'kodac'; known: .*\(did you mean 'kodak'\?\)"):
+        fetch_dataset(_cfg("kodac"), tmp_path / "x", mirror=None)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "source,options,key,closest",
+    [
+        ("kodak", {"max_image": 3}, "max_image", "max_images"),
+        ("builtin", {"image": ["coffee"]}, "image", "images"),
+        ("wikipedia-photos", {"referencs": []}, "referencs", "references"),
+        ("bsds500", {"splitz": ["train"]}, "splitz", "splits"),
+        ("folder", {"path": "x", "alhpa": "flatten"}, "alhpa", "alpha"),
+        ("coco", {"ids": [1], "sed": 3}, "sed", "seed"),
+    ],
+)
+def test_unknown_source_option_names_key_and_closest(tmp_path, source, options, key, closest):
+    with pytest.raises(ConfigError) as e:
+        fetch_dataset(_cfg(source, **options), tmp_path / "x", mirror=None)
+    msg = str(e.value)
+    assert msg.startswith(f"datasets.t: unknown key {key!r}; known: ") and f"(did you mean {closest!r}?)" in msg
+    known = msg.split("known: ")[1].split(" (")[0].split(", ")
+    assert {"source", "images", "max_images", "references"} <= set(known)  # the common keys are valid names too
+    assert not (tmp_path / "x").exists() and os.listdir(tmp_path) == []
+
+
+def test_unknown_source_option_through_params():
+    params = _params({"source": "kodak", "max_image": 3})
+    with pytest.raises(ConfigError, match=r"datasets\.b: unknown key 'max_image'.*did you mean 'max_images'"):
+        fetch_dataset(build_config(params).dataset("b"), Path("unused"), mirror=None)
+
+
+def test_folder_options_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"^datasets\.t\.path: missing; the 'folder' source requires it$"):
+        fetch_dataset(_cfg("folder"), tmp_path / "o", mirror=None)
+    with pytest.raises(ConfigError, match=r"datasets\.t\.path: missing"):
+        fetch_dataset(_cfg("folder", alpha="flatten"), tmp_path / "o", mirror=None)
+    with pytest.raises(ConfigError, match=r"datasets\.t\.alpha: Input should be 'refuse' or 'flatten', got 'blend'"):
+        fetch_dataset(_cfg("folder", path=str(tmp_path), alpha="blend"), tmp_path / "o", mirror=None)
+    assert not (tmp_path / "o").exists()
+
+
+def test_sources_declare_their_options():
+    opts = {name: DATASET_SOURCES.get(name).parse_options(_cfg(name, **o)) for name, o in [
+        ("kodak", {}), ("builtin", {}), ("wikipedia-photos", {}), ("folder", {"path": "p"}), ("bsds500", {}), ("coco", {}),
+    ]}
+    assert opts["folder"].alpha == "refuse" and opts["bsds500"].splits == ("train", "val")
+    assert (opts["coco"].split, opts["coco"].seed, opts["coco"].count) == ("train2017", 0, None)
+    with pytest.raises(Exception):  # frozen
+        opts["folder"].alpha = "flatten"
 
 
 def _put(mirror, url, data: bytes):
@@ -251,13 +299,20 @@ def test_pixel_hashes_match_the_mirror_file():
     assert table == KODAK_PIXEL_SHA256
 
 
+def _params(entry):
+    """The smallest complete params mapping with one data set ``b`` (``entry``)."""
+    budgets = {"x": {"defaults": {}, "models": {}}}
+    train = {"data": "b", "models": [], "qualities": [], "budget": "x", "lambdas": {}, "budgets": budgets}
+    return {"data": {"eval": ["b"], "mirror": None}, "datasets": {"b": entry}, "train": train}
+
+
 def test_fetch_stage_cli(tmp_path, capsys):
     params = tmp_path / "params.yaml"
-    params.write_text("data: {mirror: null}\ndatasets:\n  b: {source: builtin, images: [rocket, chelsea]}\n")
+    params.write_text(json.dumps(_params({"source": "builtin", "images": ["rocket", "chelsea"]})))  # JSON is YAML
     assert fetch.main(["--params", str(params), "--dataset", "b", "--out", str(tmp_path / "out"), "--mirror", str(tmp_path)]) == 0
     assert "2 images" in capsys.readouterr().out
     assert [r.name for r in read_manifest(tmp_path / "out")] == ["chelsea", "rocket"]
     with pytest.raises(ConfigError, match="mirror directory"):
         fetch.main(["--params", str(params), "--dataset", "b", "--out", str(tmp_path / "o2"), "--mirror", str(tmp_path / "nope")])
-    with pytest.raises(ConfigError, match="datasets.zzz"):
+    with pytest.raises(ConfigError, match="datasets: unknown data set 'zzz'"):
         fetch.main(["--params", str(params), "--dataset", "zzz", "--out", str(tmp_path / "o3")])

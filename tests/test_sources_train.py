@@ -10,17 +10,13 @@ import pytest
 from localserver import LocalServer
 from PIL import Image
 
-from benchmark.config import ConfigError, DatasetConfig, load_dataset
+from benchmark.config import ConfigError, DatasetConfig, build_config
+from benchmark.data.dataset import fetch_dataset
 from benchmark.data.download import DownloadError, mirror_path
 from benchmark.data.images import ImageError, load_rgb8, pixel_sha256, read_manifest
-from benchmark.data.sources import (
-    BSDS500_URL,
-    COCO_BASE_URL,
-    COCO_URL,
-    bsds500_sha256,
-    coco_select,
-    fetch_dataset,
-)
+from benchmark.data.sources import DATASET_SOURCES
+from benchmark.data.sources.bsds500 import BSDS500_URL, bsds500_sha256
+from benchmark.data.sources.coco import COCO_BASE_URL, COCO_URL, coco_select
 
 MIRROR = os.environ.get("BENCHMARK_MIRROR")
 _FIRST_TRAIN = min(n for n in bsds500_sha256() if n.startswith("train-")).split("-")[1]
@@ -31,8 +27,8 @@ needs_bsds_mirror = pytest.mark.skipif(
 
 
 def _cfg(source, **kw):
-    raw = dict(kw.pop("raw", {}))
-    return DatasetConfig(name="t", source=source, raw=raw, **kw)
+    """A ``DatasetConfig``; ``options``: the source's own keys."""
+    return DatasetConfig(name="t", source=source, options=dict(kw.pop("options", {})), **kw)
 
 
 def _files(d: Path):
@@ -72,7 +68,7 @@ def test_bsds500_table_matches_the_mirror_sums():
 @needs_bsds_mirror
 def test_bsds500_from_the_real_mirror(tmp_path):
     out = tmp_path / "bsds"
-    rows, skipped = fetch_dataset(_cfg("bsds500", max_images=3, raw={"splits": ["train", "val"]}), out, mirror=Path(MIRROR))
+    rows, skipped = fetch_dataset(_cfg("bsds500", max_images=3, options={"splits": ["train", "val"]}), out, mirror=Path(MIRROR))
     train = sorted(n for n in bsds500_sha256() if n.startswith("train-"))
     assert [r.name for r in rows] == train[:3] and skipped == []
     assert read_manifest(out) == rows
@@ -109,12 +105,16 @@ def test_bsds500_corrupted_mirror_file_is_refused(tmp_path):
 
 def test_bsds500_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"datasets\.t\.splits.*'trian'"):
-        fetch_dataset(_cfg("bsds500", raw={"splits": ["trian"]}), tmp_path / "b", mirror=None)
-    with pytest.raises(ConfigError, match=r"datasets\.t\.splits"):
-        fetch_dataset(_cfg("bsds500", raw={"splits": []}), tmp_path / "b", mirror=None)
+        fetch_dataset(_cfg("bsds500", options={"splits": ["trian"]}), tmp_path / "b", mirror=None)
+    with pytest.raises(ConfigError, match=r"datasets\.t\.splits must be a non-empty list"):
+        fetch_dataset(_cfg("bsds500", options={"splits": []}), tmp_path / "b", mirror=None)
+    with pytest.raises(ConfigError, match=r"datasets\.t\.splits must be .*distinct.*\['train', 'train'\]"):
+        fetch_dataset(_cfg("bsds500", options={"splits": ["train", "train"]}), tmp_path / "b", mirror=None)
+    with pytest.raises(ConfigError, match=r"datasets\.t: unknown key 'split'.*did you mean 'splits'"):
+        fetch_dataset(_cfg("bsds500", options={"split": "train"}), tmp_path / "b", mirror=None)
     val = min(n for n in bsds500_sha256() if n.startswith("val-"))
     with pytest.raises(ConfigError, match=rf"unknown image\(s\) \['{val}'\].*\['train'\]"):
-        fetch_dataset(_cfg("bsds500", images=(val,), raw={"splits": ["train"]}), tmp_path / "b", mirror=None)
+        fetch_dataset(_cfg("bsds500", images=(val,), options={"splits": ["train"]}), tmp_path / "b", mirror=None)
     assert not (tmp_path / "b").exists()
 
 
@@ -149,12 +149,17 @@ def coco_server(coco_files):
     s.close()
 
 
-def _coco(server=None, **raw):
+def _coco(server=None, **options):
     if server is not None:
-        raw.setdefault("base_url", server.url + "/")
-    images = raw.pop("images", None)
-    max_images = raw.pop("max_images", None)
-    return _cfg("coco", images=images, max_images=max_images, raw=raw)
+        options.setdefault("base_url", server.url + "/")
+    images = options.pop("images", None)
+    max_images = options.pop("max_images", None)
+    return _cfg("coco", images=images, max_images=max_images, options=options)
+
+
+def _select(cfg):
+    """``coco_select`` with the options parsed as ``fetch_dataset`` parses them."""
+    return coco_select(cfg, DATASET_SOURCES.get("coco").parse_options(cfg))
 
 
 def test_coco_explicit_ids_from_http(coco_server, coco_files, tmp_path):
@@ -175,13 +180,13 @@ def test_coco_explicit_ids_from_http(coco_server, coco_files, tmp_path):
 def test_coco_count_and_seed_are_deterministic(coco_server, tmp_path):
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("# COCO ids\n" + "\n".join(str(i) for i in reversed(COCO_IDS)) + "\n\n785  # again\n")
-    a = coco_select(_coco(ids=COCO_IDS, count=4, seed=0))
+    a = _select(_coco(ids=COCO_IDS, count=4, seed=0))
     assert a == sorted(random.Random(0).sample(sorted(COCO_IDS), 4))
-    assert coco_select(_coco(ids=list(reversed(COCO_IDS)), count=4, seed=0)) == a  # input order does not matter
-    assert coco_select(_coco(ids_file=str(ids_file), count=4, seed=0)) == a
-    b = coco_select(_coco(ids=COCO_IDS, count=4, seed=1))
+    assert _select(_coco(ids=list(reversed(COCO_IDS)), count=4, seed=0)) == a  # input order does not matter
+    assert _select(_coco(ids_file=str(ids_file), count=4, seed=0)) == a
+    b = _select(_coco(ids=COCO_IDS, count=4, seed=1))
     assert b == sorted(random.Random(1).sample(sorted(COCO_IDS), 4)) and b != a
-    assert coco_select(_coco(ids=COCO_IDS, count=4, seed=0, max_images=2)) == a[:2]
+    assert _select(_coco(ids=COCO_IDS, count=4, seed=0, max_images=2)) == a[:2]
 
     rows1, _ = fetch_dataset(_coco(coco_server, ids_file=str(ids_file), count=3, seed=5), tmp_path / "c1", mirror=None)
     rows2, _ = fetch_dataset(_coco(coco_server, ids=COCO_IDS, count=3, seed=5), tmp_path / "c2", mirror=None)
@@ -230,7 +235,7 @@ def test_coco_local_path(coco_files, tmp_path):
     (local / "1234.jpg").write_bytes(coco_files[7])  # not a 12-digit COCO name: not a candidate
 
     cfg = _coco(local_path=str(local), count=5, seed=3)
-    chosen = coco_select(cfg)
+    chosen = _select(cfg)
     assert chosen == sorted(random.Random(3).sample(sorted(COCO_IDS), 5))
     rows, _ = fetch_dataset(cfg, tmp_path / "c", mirror=None)
     assert [r.name for r in rows] == [f"train2017-{i:012d}" for i in chosen]
@@ -249,15 +254,17 @@ def test_coco_config_errors(tmp_path):
     for raw, pattern in [
         ({}, "needs `ids`, `ids_file` or `local_path`"),
         ({"ids": [1], "ids_file": "x.txt"}, "not both"),
-        ({"ids": [1, -2]}, r"datasets\.t\.ids: .*-2"),
-        ({"ids": "1,2"}, r"datasets\.t\.ids must be a list"),
+        ({"ids": [1, -2]}, r"datasets\.t\.ids\[1\]: .*-2"),
+        ({"ids": "1,2"}, r"datasets\.t\.ids: .*, got '1,2'"),
+        ({"ids": [1, 2], "count": 0}, r"datasets\.t\.count: .*greater than 0"),
         ({"ids": [1, 2], "count": 3}, r"datasets\.t\.count: 3 images asked for, only 2"),
         ({"ids": [1, 2], "count": 1, "seed": "abc"}, r"datasets\.t\.seed"),
         ({"ids_file": str(tmp_path / "nope.txt")}, r"datasets\.t\.ids_file: cannot read"),
         ({"local_path": str(tmp_path / "nope")}, r"datasets\.t\.local_path: .* is not a directory"),
         ({"local_path": str(tmp_path / "nope"), "ids": [1]}, r"datasets\.t\.local_path: .* is not a directory"),
         ({"ids": [1], "split": "../x"}, r"datasets\.t\.split"),
-        ({"ids": [1], "sha256": {1: "abc"}}, r"datasets\.t\.sha256\.1"),
+        ({"ids": [1], "sha256": {1: "abc"}}, r"datasets\.t\.sha256\[1\]: .*'abc'"),
+        ({"ids": [1], "splits": "val2017"}, r"datasets\.t: unknown key 'splits'.*did you mean 'split'"),
         ({"ids": [1], "images": ["000000000001"]}, r"datasets\.t\.images"),
     ]:
         with pytest.raises(ConfigError, match=pattern):
@@ -265,11 +272,15 @@ def test_coco_config_errors(tmp_path):
     bad = tmp_path / "ids.txt"
     bad.write_text("1\n2x\n")
     with pytest.raises(ConfigError, match=r"ids\.txt: line 2: .*'2x'"):
-        coco_select(_coco(ids_file=str(bad)))
+        _select(_coco(ids_file=str(bad)))
     assert not (tmp_path / "c").exists()
 
 
 def test_coco_through_params(coco_server, tmp_path):
-    params = {"datasets": {"train": {"source": "coco", "base_url": coco_server.url, "ids": [885, 872], "max_images": 1}}}
-    rows, _ = fetch_dataset(load_dataset(params, "train"), tmp_path / "c", mirror=None)
+    entry = {"source": "coco", "base_url": coco_server.url, "ids": [885, 872], "max_images": 1}
+    budgets = {"x": {"defaults": {}, "models": {}}}
+    train = {"data": "train", "models": [], "qualities": [], "budget": "x", "lambdas": {}, "budgets": budgets}
+    cfg = build_config({"data": {"eval": ["train"]}, "datasets": {"train": entry}, "train": train}).dataset("train")
+    assert cfg.max_images == 1 and cfg.options == {"base_url": coco_server.url, "ids": [885, 872]}
+    rows, _ = fetch_dataset(cfg, tmp_path / "c", mirror=None)
     assert [r.name for r in rows] == ["train2017-000000000872"]

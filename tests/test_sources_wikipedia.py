@@ -9,7 +9,8 @@ from PIL import Image
 from benchmark.config import ConfigError, DatasetConfig
 from benchmark.data.download import DownloadError, mirror_path
 from benchmark.data.images import pixel_sha256, read_manifest
-from benchmark.data.sources import WIKIPEDIA_PHOTOS_URL, fetch_dataset, wikipedia_photos_sha256
+from benchmark.data.dataset import fetch_dataset
+from benchmark.data.sources.wikipedia_photos import WIKIPEDIA_PHOTOS_URL, wikipedia_photos_sha256
 from benchmark.metrics.fid import patch_origins
 
 MIRROR = os.environ.get("BENCHMARK_MIRROR")

@@ -9,17 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import check as check_stage
+import benchmark.codecs.classical  # noqa: F401  (registers the classical codecs)
 from benchmark.analysis.references import read_curve, write_compressai_json
+from benchmark.check import compare
 from benchmark.cli import main as cli_main
-from benchmark.codecs import build_codec
-from benchmark.config import DatasetConfig, load_report
+from benchmark.codecs.base import build_codec
+from benchmark.config import CheckConfig, ConfigError, DatasetConfig, build_config, load_config, read_params
+from benchmark.data.dataset import fetch_dataset
 from benchmark.data.images import load_rgb8, read_manifest
-from benchmark.data.sources import fetch_dataset
-from benchmark.evaluate import evaluate
+from benchmark.evaluation import evaluate
 from benchmark.metrics import distortion_metrics
 from benchmark.report import report
-from benchmark.results import RESULT_COLUMNS, read_results, write_csv_atomic
+from benchmark.results import read_results, result_columns, write_csv_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def results_dir(small_set, tmp_path_factory):
 
 def test_evaluate_rows_are_real_measurements(small_set, results_dir):
     df = read_results(results_dir / "jpeg.csv")
-    assert list(df.columns) == RESULT_COLUMNS
+    assert list(df.columns) == result_columns()
     assert len(df) == 2 * 5 and set(df.image) == {"chelsea", "coffee"}
     assert np.allclose(df.bpp, 8 * df["bytes"] / (df.height * df.width))
     # Re-encode one row directly and compare bytes and PSNR.
@@ -80,14 +81,18 @@ def test_evaluate_refuses_changed_images(small_set, tmp_path):
         evaluate("jpeg", build_codec("jpeg", {}), [50], read_manifest(copy), copy, "small", "h", workers=1, progress=False)
 
 
-def _params(tmp_path, extra=""):
-    p = tmp_path / "params.yaml"
-    p.write_text(
-        "evaluate:\n  codecs: [jpeg, webp]\n"
-        "report:\n  anchor: jpeg\n  reference_anchor: Ref\n  bd_methods: [pchip, cubic]\n"
-        "  published_counterparts: {webp: Ref}\n" + extra
-    )
-    return p
+def _params(tmp_path):
+    """The project's params.yaml with the run of these tests: JPEG and WebP, a published "Ref"
+    curve as reference anchor and WebP's counterpart."""
+    from ruamel.yaml import YAML
+
+    p = read_params(ROOT / "params.yaml")
+    p["evaluate"].update(codecs=["jpeg", "webp"], learned=[], variants=[])
+    p["report"].update(anchor="jpeg", reference_anchor="Ref", bd_methods=["pchip", "cubic"], published_counterparts={"webp": "Ref"})
+    path = tmp_path / "params.yaml"
+    with open(path, "w") as f:
+        YAML(typ="safe", pure=True).dump(p, f)
+    return path
 
 
 def test_report_outputs(small_set, results_dir, tmp_path):
@@ -98,9 +103,7 @@ def test_report_outputs(small_set, results_dir, tmp_path):
     write_compressai_json(
         data_dir / "references" / "ref.json", "Ref", "test", (jpeg.bpp * 0.8).tolist(), jpeg.psnr.tolist(), jpeg.ms_ssim.tolist()
     )
-    from benchmark.config import read_params
-
-    cfg = load_report(read_params(_params(tmp_path)))
+    cfg = load_config(_params(tmp_path)).report
     out = tmp_path / "out"
     report("small", ["jpeg", "webp"], results_dir, data_dir, out, cfg)
 
@@ -118,7 +121,7 @@ def test_report_outputs(small_set, results_dir, tmp_path):
     assert metrics["jpeg"]["bd_rate_psnr_vs_Ref_pct"] == pytest.approx(25.0, abs=1e-3)
     exported = read_curve(out / "compressai" / "webp.json")
     s = summary[summary.codec == "webp"].sort_values("bpp")
-    assert np.allclose(exported.bpp, s.bpp) and np.allclose(exported.psnr, s.psnr)
+    assert np.allclose(exported.bpp, s.bpp) and np.allclose(exported.get("psnr"), s.psnr)
     for stem in ("rd-psnr", "rd-ms-ssim"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 10_000
         assert (out / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
@@ -127,9 +130,7 @@ def test_report_outputs(small_set, results_dir, tmp_path):
 def test_report_pairs_compare_two_of_our_codecs(results_dir, tmp_path):
     import dataclasses
 
-    from benchmark.config import ConfigError, read_params
-
-    cfg = dataclasses.replace(load_report(read_params(_params(tmp_path))), pairs=(("jpeg", "webp"), ("jpeg", "avif")))
+    cfg = dataclasses.replace(load_config(_params(tmp_path)).report, pairs=(("jpeg", "webp"), ("jpeg", "avif")))
     report("small", ["jpeg", "webp"], results_dir, tmp_path, tmp_path / "out", cfg)
     bd = pd.read_csv(tmp_path / "out" / "bd_rate.csv")
     pair = bd[bd.anchor_kind == "pair"]
@@ -139,15 +140,16 @@ def test_report_pairs_compare_two_of_our_codecs(results_dir, tmp_path):
     inverse = pair[(pair.metric == "psnr") & (pair.method == "pchip")]
     assert ours.bd_rate_pct.iloc[0] < 0 < inverse.bd_rate_pct.iloc[0]
     assert "## Pairwise: against webp (our run, report.pairs)" in (tmp_path / "out" / "bd_rate.md").read_text()
-    with pytest.raises(ConfigError, match=r"report.pairs must be a list of \[test codec, anchor codec\] pairs"):
-        load_report({"report": {"pairs": [["jpeg"]]}})
+    params = read_params(ROOT / "params.yaml")
+    params["report"]["pairs"] = [["jpeg"]]
+    with pytest.raises(ConfigError, match=r"report\.pairs\[0\]"):
+        build_config(params)
 
 
 def test_report_missing_codec_results(results_dir, tmp_path):
-    from benchmark.config import read_params
     from benchmark.results import ResultsError
 
-    cfg = load_report(read_params(_params(tmp_path)))
+    cfg = load_config(_params(tmp_path)).report
     with pytest.raises(ResultsError, match="avif.csv: results file not found"):
         report("small", ["jpeg", "avif"], results_dir, tmp_path, tmp_path / "out", cfg)
 
@@ -247,14 +249,14 @@ def test_check_fails_on_decode_mismatch(results_dir, baseline, tmp_path, capsys)
 
 
 def test_check_tolerance_edges():
-    tol = check_stage.CheckConfig(bpp_rel=0.01, psnr=0.05, ms_ssim_db=0.05)
+    tol = CheckConfig(bpp_rel=0.01, metrics={"psnr": 0.05, "ms_ssim_db": 0.05})
     base = pd.DataFrame({"codec": ["c"], "rate_point": [1], "image": ["i"], "bpp": [1.0], "psnr": [30.0], "ms_ssim_db": [15.0]})
     fresh = base.copy()
     fresh["psnr"] = np.inf  # an exact reconstruction is never a regression
-    regressions, improvements = check_stage.compare(fresh, base, tol)
+    regressions, improvements = compare(fresh, base, tol)
     assert regressions == [] and len(improvements) == 1 and " psnr:" in improvements[0]
     fresh["psnr"] = np.nan
-    assert len(check_stage.compare(fresh, base, tol)[0]) == 1
+    assert len(compare(fresh, base, tol)[0]) == 1
 
 
 # ---- CLI -----------------------------------------------------------------------------------
@@ -270,11 +272,12 @@ def test_cli_lists_stages_and_each_has_help():
 
 def test_cli_unknown_stage_and_bad_params(tmp_path, capsys):
     assert cli_main(["frobnicate"]) == 2
-    p = tmp_path / "p.yaml"
-    p.write_text("codecs: {}\n")
-    rc = cli_main(["evaluate", "--params", str(p), "--dataset", "x", "--codec", "jpeg", "--data", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    assert "unknown stage 'frobnicate'" in capsys.readouterr().err
+    p = _params(tmp_path)
+    rc = cli_main(["evaluate", "--params", str(p), "--dataset", "x", "--codec", "jepg", "--data", str(tmp_path), "--out", str(tmp_path / "o.csv")])
     err = capsys.readouterr().err
-    assert rc == 2 and "missing key 'codecs.jpeg'" in err and str(p) in err
+    assert rc == 2 and "codecs: unknown codec 'jepg'" in err and "did you mean 'jpeg'" in err and str(p) in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -295,3 +298,12 @@ def test_torchvision_compat_makes_import_work():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "torch.Size([3, 4, 4])" in out.stdout
+
+
+def test_cli_keeps_the_traceback_of_a_bug(monkeypatch):
+    """Only BenchmarkError becomes a one-line message; anything else is a bug and propagates."""
+    import benchmark.stages.check as stage
+
+    monkeypatch.setattr(stage, "main", lambda argv: {}["no such key"])
+    with pytest.raises(KeyError, match="no such key"):
+        cli_main(["check"])

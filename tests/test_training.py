@@ -1,6 +1,7 @@
 """Training: RD loss scale, deterministic resume after an interruption, NaN stop, the stage CLI."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,8 +9,9 @@ import pytest
 import torch
 
 from benchmark.models.checkpoint import load_model, read_checkpoint
-from benchmark.training import PatchSampler, TrainConfig, TrainingError, rd_loss, train
-from benchmark.training.loop import LOG_COLUMNS
+from benchmark.training.loop import LOG_COLUMNS, PatchSampler, TrainConfig, TrainingError, rd_loss, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def images():
 def _cfg(**kw):
     base = dict(arch="bmshj2018-hyperprior", size={"N": 16, "M": 24}, lmbda=0.0130, steps=12, batch_size=2,
                 patch_size=64, lr=1e-3, checkpoint_every=4, log_every=2, seed=3, device="cpu")
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig.make(**{**base, **kw})
 
 
 def test_rd_loss_matches_compressai_scale():
@@ -95,37 +97,43 @@ def test_nan_loss_stops_with_clear_error(images, tmp_path):
     assert not (tmp_path / "n.pt").exists()
 
 
-def test_model_stage_cli(tmp_path, capsys):
+def _tiny_budget(p):
+    p["models"]["hp"] = {"arch": "bmshj2018-hyperprior", "source": "train"}
+    p["train"].update(budget="tiny", device="cpu", models=["hp"], qualities=[3])
+    p["train"]["budgets"]["tiny"] = {
+        "defaults": {"steps": 3, "batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
+        "models": {"hp": {"size": {"N": 16, "M": 24}}},
+    }
+    p["samples"]["models"] = []
+
+
+def test_model_stage_cli(tmp_path, capsys, params_file):
     from benchmark.cli import main
     from benchmark.config import DatasetConfig
-    from benchmark.data.sources import fetch_dataset
+    from benchmark.data.dataset import fetch_dataset
 
     fetch_dataset(DatasetConfig(name="t", source="builtin", images=("coffee",)), tmp_path / "train", mirror=None)
-    (tmp_path / "params.yaml").write_text(
-        "models:\n  hp: {arch: bmshj2018-hyperprior, source: train}\n"
-        "train:\n  budget: tiny\n  seed: 0\n  device: cpu\n  lambdas: {3: 0.0067}\n"
-        "  budgets:\n    tiny: {sizes: {bmshj2018-hyperprior: {N: 16, M: 24}}, steps: 3, batch_size: 2, patch_size: 64, checkpoint_every: 2}\n"
-    )
-    args = ["model", "--params", str(tmp_path / "params.yaml"), "--model", "hp", "--quality", "3",
+    params = params_file(_tiny_budget)
+    args = ["model", "--params", str(params), "--model", "hp", "--quality", "3",
             "--train-data", str(tmp_path / "train"), "--out", str(tmp_path / "m" / "q3.pt"), "--no-progress"]
     assert main(args) == 0
     meta = read_checkpoint(tmp_path / "m" / "q3.pt")
     assert meta["lmbda"] == 0.0067 and meta["step"] == 3 and len(meta["train_images_sha256"]) == 1
     assert (tmp_path / "m" / "q3.log.csv").is_file()
-    assert main(args[:5] + ["--quality", "5"] + args[7:]) == 2
-    assert "no λ for quality 5" in capsys.readouterr().err
+    assert main(args[:5] + ["--quality", "9"] + args[7:]) == 2
+    assert "no λ for quality 9" in capsys.readouterr().err
     assert not math.isnan(meta["train_seconds"])
 
 
-def test_model_stage_zoo_offline_names_the_file(tmp_path, monkeypatch, capsys):
+def test_model_stage_zoo_offline_names_the_file(tmp_path, monkeypatch, capsys, params_file):
     """source: zoo with no cache, an empty mirror and no network: one clear error, no training."""
     from benchmark.cli import main
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr("benchmark.data.download.urllib.request.urlopen", _no_network)
     (tmp_path / "mirror").mkdir()
-    (tmp_path / "params.yaml").write_text("models:\n  hp: {arch: bmshj2018-hyperprior, source: zoo}\n")
-    rc = main(["model", "--params", str(tmp_path / "params.yaml"), "--model", "hp", "--quality", "3",
+    params = params_file(lambda p: p["models"].update(hp={"arch": "bmshj2018-hyperprior", "source": "zoo"}))
+    rc = main(["model", "--params", str(params), "--model", "hp", "--quality", "3",
                "--out", str(tmp_path / "m" / "q3.pt"), "--mirror", str(tmp_path / "mirror")])
     err = capsys.readouterr().err
     assert rc == 2 and "bmshj2018-hyperprior-3-" in err and str(tmp_path / "torch" / "hub" / "checkpoints") in err
@@ -138,24 +146,19 @@ def _no_network(*args, **kwargs):
     raise urllib.error.URLError("no network in this test")
 
 
-def test_budget_model_steps_override_one_architecture():
-    from benchmark.config import ConfigError
-    from benchmark.training.stage import train_config
+def test_budget_entry_overrides_one_model():
+    from benchmark.config import ConfigError, build_config, read_params
 
-    params = {
-        "models": {"hp": {"arch": "bmshj2018-hyperprior"}, "mm": {"arch": "mbt2018-mean"}},
-        "train": {
-            "budget": "b",
-            "lambdas": {1: 0.0018},
-            "budgets": {"b": {"sizes": {"bmshj2018-hyperprior": {"N": 8, "M": 12}, "mbt2018-mean": {"N": 8, "M": 12}},
-                              "steps": 10, "model_steps": {"bmshj2018-hyperprior": 40}}},
-        },
-    }
-    assert train_config(params, "hp", 1).steps == 40
-    assert train_config(params, "mm", 1).steps == 10
-    params["train"]["budgets"]["b"]["model_steps"] = {"vae": 5}
-    with pytest.raises(ConfigError, match=r"model_steps must map architectures"):
-        train_config(params, "mm", 1)
-    params["train"]["budgets"]["b"]["model_steps"] = {"bmshj2018-hyperprior": 0}
-    with pytest.raises(ConfigError, match=r"model_steps.bmshj2018-hyperprior must be a positive integer, got 0"):
-        train_config(params, "hp", 1)
+    params = read_params(ROOT / "params.yaml")
+    params["train"]["budget"] = "cpu"
+    cfg = build_config(params)
+    hp, mm = TrainConfig.from_params(cfg, "bmshj2018-hyperprior", 1), TrainConfig.from_params(cfg, "mbt2018-mean", 1)
+    assert hp.steps == 8000 and mm.steps == 2000 and hp.settings.lr == mm.settings.lr == 1e-3
+    assert hp.lmbda == 0.0018 and hp.size == {"N": 64, "M": 96} and hp.arch == "bmshj2018-hyperprior"
+    params["train"]["budget"] = "paper"
+    paper = TrainConfig.from_params(build_config(params), "mbt2018-mean", 6)
+    assert paper.size == {"N": 192, "M": 320} and paper.steps == 1_000_000
+    with pytest.raises(ConfigError, match=r"train\.lambdas has no λ for quality 9"):
+        TrainConfig.from_params(cfg, "dvae", 9)
+    with pytest.raises(ConfigError, match="train settings: unknown key 'stepz'"):
+        TrainConfig.make("dvae", {"N": 8, "M": 8}, 0.01, stepz=3)

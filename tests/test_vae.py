@@ -16,7 +16,8 @@ import pytest
 import torch
 from corruption import assert_corruptions_decode_or_fail_cleanly
 
-from benchmark.codecs import CodecError, build_codec
+import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
+from benchmark.codecs.base import CodecError, build_codec
 from benchmark.codecs.container import unpack
 from benchmark.data.images import load_rgb8, pixel_sha256, save_png_atomic
 from benchmark.metrics import distortion_metrics
@@ -44,12 +45,12 @@ def work(tmp_path_factory):
     """<root>/models/<arch>/q3.pt for both models (trained here), <root>/images/*.png."""
     from skimage import data
 
-    from benchmark.training import TrainConfig, train
+    from benchmark.training.loop import TrainConfig, train
 
     root = tmp_path_factory.mktemp("vae")
     train_image = data.immunohistochemistry()
     for arch, size in SIZES.items():
-        cfg = TrainConfig(arch=arch, size=size, lmbda=0.0067, steps=STEPS, batch_size=4, patch_size=64, lr=1e-3,
+        cfg = TrainConfig.make(arch=arch, size=size, lmbda=0.0067, steps=STEPS, batch_size=4, patch_size=64, lr=1e-3,
                           milestones=(), checkpoint_every=STEPS, log_every=STEPS, seed=0, device="cpu")
         d = root / "train" / arch
         train(cfg, [train_image], root / "models" / arch / "q3.pt", d / "s", d / "log.csv", progress=False,
@@ -60,7 +61,7 @@ def work(tmp_path_factory):
 
 
 def _codec(work, arch, **options):
-    return build_codec("learned", {"model": arch, **options}, models_dir=work / "models")
+    return build_codec("learned", {"model": arch, **options}, checkpoints=str(work / "models" / "{model}" / "q{rate_point}.pt"))
 
 
 # ---- the prior ----------------------------------------------------------------------------
@@ -170,9 +171,9 @@ def test_decode_is_bit_exact_in_another_process(work, arch, tmp_path):
     enc = codec.encode_verbose(image, 3)
     (tmp_path / "x.bin").write_bytes(enc.data)
     code = (
-        "import sys; from pathlib import Path; from benchmark.codecs import build_codec; "
+        "import sys; from pathlib import Path; import benchmark.codecs.learned; from benchmark.codecs.base import build_codec; "
         "from benchmark.data.images import pixel_sha256; "
-        f"c = build_codec('learned', {{'model': {arch!r}}}, models_dir=Path({str(work / 'models')!r})); "
+        f"c = build_codec('learned', {{'model': {arch!r}}}, checkpoints={str(work / 'models' / '{model}' / 'q{rate_point}.pt')!r}); "
         f"print(pixel_sha256(c.decode(Path({str(tmp_path / 'x.bin')!r}).read_bytes())))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -242,18 +243,26 @@ def test_integer_samples_have_integer_offsets_from_the_prior_mean():
         assert torch.allclose(d, d.round(), atol=1e-4)
 
 
-def test_samples_stage_writes_the_figure_and_refuses_single_layer(work, tmp_path):
+def test_samples_stage_writes_the_figure_and_refuses_single_layer(work, tmp_path, params_file):
     from PIL import Image
 
     from benchmark.cli import main as cli_main
 
-    params = tmp_path / "params.yaml"
-    params.write_text("samples: {n: 4, size: 64, seed: 3, temperature: 1.0}\n")
+    params = params_file(lambda p: p["samples"].update(n=4, size=64, seed=3, temperature=1.0))
     out = tmp_path / "fig" / "qres"
     assert cli_main(["samples", "--params", str(params), "--checkpoint", str(work / "models" / "qres-vae" / "q3.pt"), "--out", str(out)]) == 0
     png = Image.open(out.with_suffix(".png"))
     assert png.size[0] > 400 and out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     rc = cli_main(["samples", "--params", str(params), "--checkpoint", str(work / "models" / "dvae" / "q3.pt"), "--out", str(tmp_path / "x")])
     assert rc == 2 and not (tmp_path / "x.png").exists()
-    params.write_text("samples: {n: 4, size: 100}\n")
+    params = params_file(lambda p: p["samples"].update(n=4, size=100))
     assert cli_main(["samples", "--params", str(params), "--checkpoint", str(work / "models" / "qres-vae" / "q3.pt"), "--out", str(out)]) == 2
+
+
+def test_dvae_rows_name_its_entropy_coder(work):
+    """The codec_library column names every library that codes the bytes: constriction for dvae."""
+    dvae, qres = _codec(work, "dvae"), _codec(work, "qres-vae")
+    dvae.load(3)
+    qres.load(3)
+    assert "constriction 0." in dvae.library_version() and dvae.library_version().startswith("compressai ")
+    assert "constriction" not in qres.library_version()

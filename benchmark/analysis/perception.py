@@ -12,22 +12,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
+from benchmark.metrics.base import METRICS, set_columns, set_metrics, set_table_columns
 from benchmark.results import ResultsError
 
-SET_VALUE_COLUMNS = ["n_patches", "fid", "kid", "kid_std"]
-LABELS = {
-    "lpips": "LPIPS (AlexNet, v0.1)",
-    "dists": "DISTS",
-    "haarpsi": "HaarPSI",
-    "fid": "FID (256x256 patches)",
-    "kid": "KID (256x256 patches)",
-}
-"""Display names of the perceptual metrics (as ``benchmark.metrics.suite.PERCEPTUAL``)."""
+
+def set_value_columns() -> List[str]:
+    """What the per-set table adds to the summary: the patch count and every per-set metric's
+    columns (FID; KID and its std)."""
+    return ["n_patches"] + set_columns()
 
 
 def read_set_results(perception_dir: Optional[Path], codecs: Sequence[str]) -> pd.DataFrame:
@@ -36,7 +33,7 @@ def read_set_results(perception_dir: Optional[Path], codecs: Sequence[str]) -> p
     kid_std``); an empty frame with those columns when none has. A codec without the file is
     simply absent (results from before perceptual metrics). Raises ``ResultsError`` naming the
     file if one is unreadable or lacks columns."""
-    cols = ["dataset", "codec", "rate_param", "rate_point", "n_images", "n_patches", "patch_size", "fid", "kid", "kid_std"]
+    cols = ["dataset", "codec", "rate_param"] + set_table_columns()
     frames = []
     for c in codecs:
         p = Path(perception_dir) / f"{c}.csv" if perception_dir is not None else None
@@ -74,12 +71,13 @@ def read_status(perception_dir: Optional[Path], codecs: Sequence[str]) -> Dict[s
 
 
 def attach_set_metrics(summary: pd.DataFrame, sets: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` with ``SET_VALUE_COLUMNS`` (patch count, FID, KID mean and std) joined on
+    """``summary`` with ``set_value_columns()`` (patch count, FID, KID mean and std) joined on
     (codec, rate point); NaN where a codec has no per-set results. Row order is kept."""
-    s = summary.drop(columns=[c for c in SET_VALUE_COLUMNS if c in summary.columns])
+    value_columns = set_value_columns()
+    s = summary.drop(columns=[c for c in value_columns if c in summary.columns])
     if sets.empty:
-        return s.assign(**{c: np.nan for c in SET_VALUE_COLUMNS})
-    right = sets[["codec", "rate_point"] + SET_VALUE_COLUMNS].astype({"rate_point": float})
+        return s.assign(**{c: np.nan for c in value_columns})
+    right = sets[["codec", "rate_point"] + value_columns].astype({"rate_point": float})
     out = s.astype({"rate_point": float}).merge(right, on=["codec", "rate_point"], how="left")
     out["rate_point"] = summary["rate_point"].to_numpy()
     return out
@@ -138,64 +136,90 @@ def _fmt(v: Any, spec: str) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
+def _computed_lines(statuses, computed: Sequence[Tuple[str, Dict[str, List[str]]]]) -> List[str]:
+    lines = ["## Computed", ""]
+    if not computed:
+        return lines + ["No perceptual metric was computed."]
+    lines += ["| metric | codecs | implementation | paper | weights |", "|---|---|---|---|---|"]
+    for m, st in computed:
+        r = statuses[st["computed"][0]]["metrics"][m]
+        weights = []
+        for w in r.get("weights", []):
+            flag = "" if w.get("verified") else " **not the published file**"
+            weights.append(f"`{w['file']}` ({w['origin']}, SHA-256 {w['sha256'][:12]}...{flag})")
+        who = "all" if len(st["computed"]) == len(statuses) else ", ".join(st["computed"])
+        lines.append(f"| {METRICS.get(m).label} | {who} | {r.get('package', '')} | {r.get('reference', '')} | {'; '.join(weights) or 'none needed'} |")
+    return lines
+
+
+def _missing_lines(statuses, missing: Sequence[Tuple[str, Dict[str, List[str]]]]) -> List[str]:
+    lines = ["", "## Missing", ""]
+    if not missing:
+        return lines + ["None."]
+    lines.append(
+        "These metrics were requested (`metrics.perceptual`) but their weight files were not available, so "
+        "their columns are empty (NaN) and their figures carry a note. Put each file at the path given (the "
+        "torch hub cache, `$TORCH_HOME/hub/checkpoints`), or name it under `metrics.weights` in params.yaml, "
+        "or put it in the mirror, then rerun the scoring: `dvc repro --force --single-item --glob 'evaluate*' "
+        "'report*'` (DVC does not track files outside the project)."
+    )
+    lines += ["", "| metric | codecs | reason | file needed | put it at |", "|---|---|---|---|---|"]
+    for m, st in missing:
+        r = statuses[st["missing"][0]]["metrics"][m]
+        who = "all" if len(st["missing"]) == len(statuses) else ", ".join(st["missing"])
+        needs = r.get("needs", [])
+        files = "<br>".join(f"`{n['file']}` ({n['url']})" for n in needs)
+        where = "<br>".join(f"`{n['put_at']}` or `{n['param']}`" for n in needs)
+        why = "<br>".join(f"{n['file']}: {n['reason']}" for n in needs) or r.get("reason", "")
+        lines.append(f"| {METRICS.get(m).label} | {who} | {why} | {files} | {where} |")
+    return lines
+
+
+def _set_table_lines(summary: pd.DataFrame, indicative_below: int) -> List[str]:
+    """The per-set metrics per (codec, rate point) with the patch count, or "Not computed"."""
+    columns = [c for c in set_columns() if c in summary.columns]
+    has = summary[np.isfinite(summary[columns].to_numpy(float)).any(axis=1)] if columns else summary.iloc[0:0]
+    if has.empty:
+        n = summary["n_patches"].dropna() if "n_patches" in summary else pd.Series(dtype=float)
+        count = f" (the run has {int(n.max())} patches per rate point)" if len(n) else ""
+        return [f"Not computed{count}."]
+    metrics = [m for m in set_metrics() if (m.columns or (m.name,))[0] in columns]
+    header = ["codec", "rate point", "bpp"] + [m.label for m in metrics] + ["patches", ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in has.sort_values(["codec", "bpp"]).iterrows():
+        cells = [str(r.codec), f"{r.rate_point:g}", f"{r.bpp:.3f}"]
+        for m in metrics:
+            value, *spread = [float(r[c]) for c in (m.columns or (m.name,))]
+            cells.append(_fmt(value, ".4g") + (f" +- {_fmt(spread[0], '.2g')}" if spread else ""))
+        cells += [str(int(r.n_patches)), "indicative" if r.n_patches < indicative_below else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def perception_markdown(
     dataset: str,
     statuses: Mapping[str, Optional[Mapping[str, Any]]],
     summary: pd.DataFrame,
     *,
     indicative_below: int,
-    metrics: Sequence[str] = tuple(LABELS),
+    metrics: Sequence[str],
 ) -> str:
-    """``perception.md``: which perceptual metrics were computed (package, paper, weight files
+    """``perception.md``: which perceptual ``metrics`` were computed (package, paper, weight files
     and their hashes), which are missing for which codecs and why, with the file each needs and
-    where to put it, and the FID/KID table per (codec, rate point) with the patch count; FID/KID
-    over fewer than ``indicative_below`` patches is marked indicative."""
-    lines = [f"# Perceptual metrics on {dataset}", ""]
+    where to put it, and the per-set metrics (FID, KID +- its std over subsets) per (codec, rate
+    point) with the patch count; values over fewer than ``indicative_below`` patches are marked
+    indicative."""
     computed, missing = [], []
     for m in metrics:
         st = metric_state(statuses, m)
-        recs = [statuses[c]["metrics"][m] for c in st["computed"] + st["missing"]]
         if st["computed"]:
-            computed.append((m, st, recs))
+            computed.append((m, st))
         if st["missing"]:
             missing.append((m, st))
-    lines += ["## Computed", ""]
-    if computed:
-        lines += ["| metric | codecs | implementation | paper | weights |", "|---|---|---|---|---|"]
-        for m, st, recs in computed:
-            r = statuses[st["computed"][0]]["metrics"][m]
-            weights = []
-            for w in r.get("weights", []):
-                flag = "" if w.get("verified") else " **not the published file**"
-                weights.append(f"`{w['file']}` ({w['origin']}, SHA-256 {w['sha256'][:12]}...{flag})")
-            who = "all" if len(st["computed"]) == len(statuses) else ", ".join(st["computed"])
-            lines.append(f"| {LABELS.get(m, m)} | {who} | {r.get('package', '')} | {r.get('reference', '')} | {'; '.join(weights) or 'none needed'} |")
-    else:
-        lines.append("No perceptual metric was computed.")
-    lines += ["", "## Missing", ""]
-    if missing:
-        lines.append(
-            "These metrics were requested (`metrics.perceptual`) but their weight files were not available, so "
-            "their columns are empty (NaN) and their figures carry a note. Put each file at the path given (the "
-            "torch hub cache, `$TORCH_HOME/hub/checkpoints`), or name it under `metrics.weights` in params.yaml, "
-            "or put it in the mirror, then rerun the scoring: `dvc repro --force --single-item --glob 'evaluate*' "
-            "'report*'` (DVC does not track files outside the project)."
-        )
-        lines += ["", "| metric | codecs | reason | file needed | put it at |", "|---|---|---|---|---|"]
-        for m, st in missing:
-            r = statuses[st["missing"][0]]["metrics"][m]
-            who = "all" if len(st["missing"]) == len(statuses) else ", ".join(st["missing"])
-            needs = r.get("needs", [])
-            files = "<br>".join(f"`{n['file']}` ({n['url']})" for n in needs)
-            where = "<br>".join(f"`{n['put_at']}` or `{n['param']}`" for n in needs)
-            why = "<br>".join(f"{n['file']}: {n['reason']}" for n in needs) or r.get("reason", "")
-            lines.append(f"| {LABELS.get(m, m)} | {who} | {why} | {files} | {where} |")
-    else:
-        lines.append("None.")
+    lines = [f"# Perceptual metrics on {dataset}", ""] + _computed_lines(statuses, computed) + _missing_lines(statuses, missing)
     unrecorded = [c for c, r in statuses.items() if r is None]
     if unrecorded:
         lines += ["", f"No perceptual record for: {', '.join(unrecorded)} (evaluated before perceptual metrics; rerun evaluate)."]
-
     lines += ["", "## FID / KID (HiFiC patch protocol)", ""]
     lines.append(
         "Each image is cut into non-overlapping 256x256 patches, plus a second grid shifted by 128 px in both "
@@ -205,20 +229,5 @@ def perception_markdown(
         f"for few samples: values over fewer than {indicative_below} patches are marked *indicative*."
     )
     lines.append("")
-    if {"fid", "kid"} <= set(summary.columns):
-        has = summary[np.isfinite(summary[["fid", "kid"]].to_numpy(float)).any(axis=1)]
-    else:
-        has = summary.iloc[0:0]
-    if has.empty:
-        n = summary["n_patches"].dropna() if "n_patches" in summary else pd.Series(dtype=float)
-        count = f" (the run has {int(n.max())} patches per rate point)" if len(n) else ""
-        lines.append(f"Not computed{count}.")
-    else:
-        lines += ["| codec | rate point | bpp | FID | KID x 1000 | patches | |", "|---|---|---|---|---|---|---|"]
-        for _, r in has.sort_values(["codec", "bpp"]).iterrows():
-            flag = "indicative" if r.n_patches < indicative_below else ""
-            kid = f"{_fmt(1000 * r.kid, '.2f')} +- {_fmt(1000 * r.kid_std, '.2f')}" if math.isfinite(r.kid) else "n/a"
-            lines.append(
-                f"| {r.codec} | {r.rate_point:g} | {r.bpp:.3f} | {_fmt(float(r.fid), '.2f')} | {kid} | {int(r.n_patches)} | {flag} |"
-            )
+    lines += _set_table_lines(summary, indicative_below)
     return "\n".join(lines) + "\n"

@@ -19,11 +19,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from types import MappingProxyType
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from benchmark.fileio import write_bytes_atomic
+from benchmark.metrics.base import METRICS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -45,9 +47,9 @@ class Curve:
     Attributes:
         name: legend / table name.
         bpp: rates in bits per pixel, float64, shape (N,), ascending.
-        psnr: PSNR on RGB in dB, float64, shape (N,); None if the source gives none (some
-            published MS-SSIM-only curves).
-        ms_ssim: MS-SSIM on RGB, linear in [0, 1], float64, shape (N,); None if not given.
+        values: registered metric name -> float64 (N,): the curve's value of that metric at
+            each point (means over images per rate point; published curves give what their file
+            has, e.g. ``psnr`` in dB and ``ms_ssim`` linear in [0, 1]).
         source: file path or URL the points come from.
         description: free text (codec version, settings).
 
@@ -55,51 +57,46 @@ class Curve:
     Equality is identity (``eq=False``), as arrays have no single truth value.
 
     Raises:
-        ValueError: N == 0, arrays not 1-D or of different lengths, non-finite values, both
-            psnr and ms_ssim None, or ms_ssim outside [0, 1].
+        ValueError: N == 0, arrays not 1-D or of different lengths, non-finite values, or no
+            values at all.
     """
 
     name: str
     bpp: np.ndarray
-    psnr: Optional[np.ndarray]
-    ms_ssim: Optional[np.ndarray]
+    values: Mapping[str, np.ndarray]
     source: str
     description: str = ""
 
     def __post_init__(self) -> None:
         where = f"curve {self.name!r} ({self.source})"
-        arrays = {"bpp": self.bpp, "psnr": self.psnr, "ms_ssim": self.ms_ssim}
+        arrays = {"bpp": self.bpp, **{k: v for k, v in self.values.items() if v is not None}}
         conv = {}
         for key, val in arrays.items():
-            if val is None:
-                conv[key] = None
-                continue
             a = np.array(val, dtype=np.float64)  # copy: the caller's array stays untouched
             if a.ndim != 1 or a.size == 0:
                 raise ValueError(f"{where}: {key} must be a non-empty 1-D sequence")
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"{where}: {key} has NaN or infinite values")
+            if a.size != conv.get("bpp", a).size:
+                raise ValueError(f"{where}: {conv['bpp'].size} bpp values but {a.size} {key} values")
             conv[key] = a
-        if conv["psnr"] is None and conv["ms_ssim"] is None:
-            raise ValueError(f"{where}: needs PSNR or MS-SSIM values")
-        n = conv["bpp"].size
-        for key in ("psnr", "ms_ssim"):
-            if conv[key] is not None and conv[key].size != n:
-                raise ValueError(f"{where}: {n} bpp values but {conv[key].size} {key} values")
-        if conv["ms_ssim"] is not None and (conv["ms_ssim"].min() < 0 or conv["ms_ssim"].max() > 1):
-            raise ValueError(f"{where}: ms_ssim must be linear values in [0, 1]")
+        if len(conv) < 2:
+            raise ValueError(f"{where}: needs the values of at least one metric")
         order = np.argsort(conv["bpp"], kind="stable")
-        for key, a in conv.items():
-            object.__setattr__(self, key, _readonly(None if a is None else a[order]))
+        sorted_ = {k: _readonly(a[order]) for k, a in conv.items()}
+        object.__setattr__(self, "bpp", sorted_.pop("bpp"))
+        object.__setattr__(self, "values", MappingProxyType(sorted_))
 
-    @property
-    def ms_ssim_db(self) -> Optional[np.ndarray]:
-        """MS-SSIM in dB, -10 log10(1 - MS-SSIM), float64 shape (N,) (inf where MS-SSIM == 1);
-        None if ``ms_ssim`` is None."""
-        if self.ms_ssim is None:
-            return None
-        with np.errstate(divide="ignore"):
-            return -10.0 * np.log10(1.0 - self.ms_ssim)
+    def get(self, metric: str) -> Optional[np.ndarray]:
+        """The curve's values of a registered metric, float64 (N,), or None if it has none.
+        A ``curve_of_mean`` derived metric (MS-SSIM dB) is derived from its base's values
+        (``-10 log10(1 - MS-SSIM)`` of the mean MS-SSIM; inf where MS-SSIM == 1)."""
+        if metric in self.values:
+            return self.values[metric]
+        m = METRICS.get(metric)
+        if m.curve_of_mean and m.derive is not None and m.base in self.values:
+            return m.derive(self.values[m.base])
+        return None
 
 
 def _numbers(values, key: str, path: Path) -> np.ndarray:
@@ -123,7 +120,8 @@ def read_curve(path: PathLike) -> Curve:
     linear as 1 - 10^(-dB/10), from ``"ms-ssim-db-rgb"`` / ``"ms-ssim-db"``.
 
     Returns:
-        A ``Curve`` with ``source`` = the path, points sorted by bpp.
+        A ``Curve`` with ``source`` = the path, points sorted by bpp, and ``values`` ``psnr``
+        and/or ``ms_ssim`` (the registered metrics these files carry).
 
     Raises:
         ValueError (message names the file): not JSON / not an object, no ``"bpp"`` list,
@@ -160,9 +158,12 @@ def read_curve(path: PathLike) -> Curve:
         if arr is not None and arr.size != bpp.size:
             raise ValueError(f"{p}: {bpp.size} 'bpp' values but {arr.size} {key!r} values")
 
+    if ms_ssim is not None and (ms_ssim.min() < 0 or ms_ssim.max() > 1):
+        raise ValueError(f"{p}: MS-SSIM must be linear values in [0, 1]")
     name = data.get("name") or p.stem
+    values = {k: v for k, v in (("psnr", psnr), ("ms_ssim", ms_ssim)) if v is not None}
     try:
-        return Curve(str(name), bpp, psnr, ms_ssim, str(p), str(data.get("description", "")))
+        return Curve(str(name), bpp, values, str(p), str(data.get("description", "")))
     except ValueError as e:
         raise ValueError(f"{p}: {e}") from None
 

@@ -1,19 +1,7 @@
 """Codecs: one registered class each, uint8 (H, W, 3) image -> bytes -> uint8 (H, W, 3) image.
 
-Importing this package registers the built-in codecs in ``CODECS``.
+``base`` holds the interface and the registry (``CODECS``, ``build_codec``). The built-in codecs
+register when their module is imported: ``classical`` (JPEG, WebP, AVIF, JPEG 2000, JPEG XL,
+HEVC) and ``learned`` (trained models); each evaluate stage imports only the module of its kind,
+so that a change to one kind of codec does not rerun the evaluations of the other.
 """
-
-from benchmark.codecs import (
-    classical,  # noqa: F401  (registers the classical codecs)
-    learned,  # noqa: F401  (registers the learned codec)
-)
-from benchmark.codecs.base import (
-    CODECS,
-    Codec,
-    CodecError,
-    Encoded,
-    TrainingLeakError,
-    build_codec,
-)
-
-__all__ = ["CODECS", "Codec", "CodecError", "Encoded", "TrainingLeakError", "build_codec"]

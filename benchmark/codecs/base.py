@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional
 
 import numpy as np
 
+from benchmark.errors import BenchmarkError
 from benchmark.registry import Registry
 
 
-class CodecError(RuntimeError):
+class CodecError(BenchmarkError, RuntimeError):
     """A codec failed to encode or decode, or was configured wrongly; the message says which."""
 
 
@@ -56,9 +56,9 @@ class Codec(abc.ABC):
     the class sets ``in_process = True`` (torch models): the evaluate stage then runs it in the
     main process, one image after another, with torch using all threads.
 
-    ``models_dir`` (a directory or None) is where codecs that need files (trained checkpoints)
-    find them; the evaluate stage passes its ``--models`` argument. Codecs that need no files
-    ignore it.
+    Codecs that need files (a learned codec's checkpoints) take their locations as keyword
+    arguments of their own constructor, passed by the stage from dvc.yaml; they never build
+    paths themselves.
     """
 
     rate_param: ClassVar[str] = "quality"
@@ -66,8 +66,7 @@ class Codec(abc.ABC):
     choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
     in_process: ClassVar[bool] = False
 
-    def __init__(self, *, models_dir: Optional[Union[str, Path]] = None, **options: Any) -> None:
-        self.models_dir: Optional[Path] = Path(models_dir) if models_dir is not None else None
+    def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)
         if unknown:
             raise CodecError(
@@ -105,18 +104,29 @@ class Codec(abc.ABC):
 
     @classmethod
     def library_version(cls) -> str:
-        """The codec library and version that does the work, e.g. ``libjpeg-turbo 3.1.0``."""
+        """The codec library and version that does the work, e.g. ``libjpeg-turbo 3.1.0``
+        (codecs whose libraries depend on the model override it as an instance method)."""
         return "unknown"
+
+    @property
+    def device(self) -> str:
+        """The device that codes: ``cpu``, or ``cuda[:N]`` for codecs that run on a GPU."""
+        return "cpu"
 
 
 CODECS: Registry[type] = Registry("codec")
 
 
-def build_codec(codec: str, options: Mapping[str, Any], models_dir: Optional[Union[str, Path]] = None) -> Codec:
-    """Instantiate the codec class registered as ``codec`` with ``options`` and ``models_dir``.
+def build_codec(codec: str, options: Mapping[str, Any], **files: Any) -> Codec:
+    """Instantiate the codec class registered as ``codec`` with ``options`` (and, for codecs that
+    need files, their locations as keyword arguments, e.g. ``checkpoints=`` for ``learned``).
 
-    Raises ``KeyError`` for an unknown codec name and ``CodecError`` for bad options.
+    The codec's module must have been imported (``benchmark.codecs.classical``,
+    ``benchmark.codecs.learned``, or a plugin's). Raises ``UnknownNameError`` for an unknown
+    codec name and ``CodecError`` for bad options.
     """
-    if "models_dir" in options:
-        raise CodecError(f"{codec}: models_dir is not an option; it comes from the evaluate stage's --models")
-    return CODECS.get(codec)(models_dir=models_dir, **dict(options))
+    cls = CODECS.get(codec)
+    clash = set(files) & set(options)
+    if clash:
+        raise CodecError(f"{codec}: {sorted(clash)} are not options; they come from the evaluate stage's arguments")
+    return cls(**files, **dict(options))

@@ -31,6 +31,8 @@ import struct
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
+from benchmark.errors import BenchmarkError
+
 MAGIC = b"CBLC"
 VERSION = 1
 MAX_VARINT_BYTES = 9  # 63 bits: far above any real length, small enough to reject garbage fast
@@ -38,7 +40,7 @@ MAX_DIMS = 8
 MAX_GROUPS = 64
 
 
-class ContainerError(ValueError):
+class ContainerError(BenchmarkError, ValueError):
     """Bytes that are not a valid container (or fields that cannot be packed); the message says
     what is wrong and at which byte offset."""
 

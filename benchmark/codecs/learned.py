@@ -1,8 +1,10 @@
 """Learned codecs: a trained CompressAI-style model per rate point, entropy-coded for real.
 
 Registered as ``learned``. The rate point is an integer quality index 1..8 (the CompressAI zoo
-convention); it names the checkpoint ``<models_dir>/<model>/q<quality>.pt`` that the DVC stage
-``model@<model>-<quality>-<budget>`` writes (``benchmark.models.checkpoint`` format).
+convention). The checkpoints (``benchmark.models.checkpoint`` format) are where the stage says:
+it passes a path template from dvc.yaml, ``checkpoints``, with the fields ``{model}`` and
+``{rate_point}`` (``models/quick/{model}/q{rate_point}.pt``), filled with the codec's model and
+the quality.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ class LearnedCodec(Codec):
     """A learned image codec: analysis transform, quantization, entropy coding (CompressAI's rANS
     coder and its models' ``compress``/``decompress``), one trained checkpoint per rate point.
 
-    Options: ``model`` (required: the model's name, a directory under ``models_dir``),
+    ``checkpoints``: the path template of the checkpoints (fields ``{model}``, ``{rate_point}``),
+    given by the evaluate stage from dvc.yaml.
+
+    Options: ``model`` (required: the model's name under ``models`` in params.yaml),
     ``device`` ("cpu" default, or "cuda": a ``CodecError`` if CUDA is not available),
     ``decode_check`` (default True: ``encode_verbose`` decodes its own bytes on the encoder side
     and reports the SHA-256 of that reconstruction; it doubles the decoding work).
@@ -106,16 +111,17 @@ class LearnedCodec(Codec):
     choices = {"device": ("cpu", "cuda"), "decode_check": (False, True)}
     in_process = True
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, checkpoints: str = "models/{model}/q{rate_point}.pt", **options: Any) -> None:
         super().__init__(**options)
+        if "{rate_point}" not in checkpoints:
+            raise CodecError(f"learned: the checkpoints template {checkpoints!r} has no {{rate_point}} field")
+        self.checkpoints = checkpoints
         if not isinstance(self.options["model"], str) or not self.options["model"]:
             raise CodecError(f"learned: option model (the model name under the models directory) is required, got {self.options['model']!r}")
         if self.options["device"] == "cuda":
             torch, _, _ = _import_torch()
             if not torch.cuda.is_available():
                 raise CodecError("learned: device 'cuda' was requested but CUDA is not available to torch")
-        if self.models_dir is None:
-            self.models_dir = Path("models")
         self._models: Dict[int, Tuple[Any, Dict[str, Any]]] = {}
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -133,8 +139,9 @@ class LearnedCodec(Codec):
         return q
 
     def checkpoint_path(self, rate_point: float) -> Path:
-        """``<models_dir>/<model>/q<quality>.pt``. Raises ``CodecError`` for a bad quality."""
-        return Path(self.models_dir) / self.options["model"] / f"q{self._quality(rate_point)}.pt"
+        """The checkpoint of quality ``rate_point``: the ``checkpoints`` template filled with the
+        model and the quality. Raises ``CodecError`` for a bad quality."""
+        return Path(self.checkpoints.format(model=self.options["model"], rate_point=self._quality(rate_point)))
 
     def model_source(self, rate_point: float) -> str:
         return str(self.checkpoint_path(rate_point))
@@ -143,7 +150,7 @@ class LearnedCodec(Codec):
         """Load the checkpoint of quality ``rate_point`` (once; cached per instance) and return
         (model in eval mode on the device, checkpoint metadata without the weights).
 
-        Raises ``CodecError`` naming the file (and the DVC stage that makes it) if missing,
+        Raises ``CodecError`` naming the file (made by a model stage of dvc.yaml) if missing,
         and naming the file and the reason if unreadable or unfinished.
         """
         q = self._quality(rate_point)
@@ -153,9 +160,10 @@ class LearnedCodec(Codec):
             _import_torch()
             path = self.checkpoint_path(q)
             if not path.is_file():
-                # models_dir is models/<train.budget> in the pipeline; stages are model@<model>-<q>-<budget>
-                stage = f"model@{self.options['model']}-{q}-{Path(self.models_dir).name}"
-                raise CodecError(f"{path}: checkpoint not found; it is made by the DVC stage {stage} (dvc repro {stage})")
+                raise CodecError(
+                    f"{path}: checkpoint of model {self.options['model']!r} at quality {q} not found; it is an output "
+                    f"of a model stage of dvc.yaml (`dvc repro`, or `dvc stage list` to find the stage)"
+                )
             try:
                 self._models[q] = load_model(path, device=self.options["device"])
             except CheckpointError as e:
@@ -267,9 +275,21 @@ class LearnedCodec(Codec):
         except ContainerError as e:
             raise CodecError(f"learned: corrupt bitstream: {e}") from e
 
-    @classmethod
-    def library_version(cls) -> str:
-        torch, _, _ = _import_torch()
-        import compressai
+    @property
+    def device(self) -> str:
+        return self.options["device"]
 
-        return f"compressai {compressai.__version__}, torch {torch.__version__}"
+    def library_version(self) -> str:
+        """The packages that code the bytes of the models loaded so far: CompressAI (layers and
+        its rANS coder), plus each architecture's own entropy coder (``ModelSpec.coders``, e.g.
+        constriction for dvae), then torch."""
+        from importlib import metadata
+
+        from benchmark.models.specs import ARCHITECTURES
+
+        torch, _, _ = _import_torch()
+        packages = {"compressai": None}
+        for _, meta in self._models.values():
+            packages.update(dict.fromkeys(ARCHITECTURES.get(meta["arch"]).coders))
+        versions = ", ".join(f"{p} {metadata.version(p)}" for p in packages)
+        return f"{versions}, torch {torch.__version__}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from benchmark.errors import BenchmarkError
 from benchmark.fileio import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -20,7 +21,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 USER_AGENT = "compression-benchmark/0.1 (+python urllib)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(BenchmarkError, RuntimeError):
     """A file could not be fetched or failed verification; names the URL, where it came from and why."""
 
 

@@ -19,6 +19,7 @@ from typing import Iterable, List, Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from benchmark.errors import BenchmarkError
 from benchmark.fileio import atomic_write
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,11 +38,11 @@ _RGB_MODES = {"1", "L", "P", "RGB", "YCbCr", "CMYK"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-class ImageError(ValueError):
+class ImageError(BenchmarkError, ValueError):
     """An input image that cannot be used; the message starts with the file path, then the reason."""
 
 
-class ManifestError(ValueError):
+class ManifestError(BenchmarkError, ValueError):
     """A missing or malformed ``manifest.csv``; the message starts with its path."""
 
 

@@ -1,16 +1,18 @@
-"""Metrics: pure functions over image batches plus metadata, in one registry.
+"""Metrics: one registered object each (``benchmark.metrics.base.METRICS``), pure functions
+over image batches plus metadata. Computed centrally on the decoded 8-bit reconstruction,
+never inside a codec.
 
-A metric takes a reference and a reconstruction batch, (N, 3, H, W), uint8 in [0, 255] or float
-in [0, 255], and returns one value per image (``per_image``) or one value per set. Metrics are
-computed centrally on the decoded 8-bit reconstruction, never inside a codec.
-
-Distortion: PSNR, MS-SSIM (``distortion``). Perception: LPIPS, DISTS, HaarPSI per image
-(``perceptual``) and FID/KID on HiFiC patches per set (``fid``); their weight files are resolved
-by ``weights`` and the metrics of one evaluate run are driven by ``suite.PerceptualSuite``.
+Importing this package registers the built-in metrics, in the order of the results columns:
+distortion (``distortion``: MSE, PSNR, MS-SSIM, MS-SSIM dB), perception per image
+(``perceptual``: LPIPS, DISTS, HaarPSI) and per set (``fid``: FID, KID on HiFiC patches). Their
+weight files are resolved by ``weights``; ``suite.PerceptualSuite`` drives the perceptual
+metrics of one evaluate run.
 """
 
-from benchmark.metrics.base import METRICS, MetricInfo
+from benchmark.metrics import distortion, fid, perceptual  # noqa: F401  (register the built-in metrics)
+from benchmark.metrics.base import METRICS, Metric, SetMetric, per_image_metrics, set_metrics
 from benchmark.metrics.distortion import distortion_metrics, ms_ssim, ms_ssim_db, psnr
-from benchmark.metrics.suite import PERCEPTUAL, PerceptualSuite
 
-__all__ = ["METRICS", "MetricInfo", "PERCEPTUAL", "PerceptualSuite", "distortion_metrics", "ms_ssim", "ms_ssim_db", "psnr"]
+__all__ = [
+    "METRICS", "Metric", "SetMetric", "distortion_metrics", "ms_ssim", "ms_ssim_db", "per_image_metrics", "psnr", "set_metrics",
+]

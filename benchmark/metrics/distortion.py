@@ -9,6 +9,9 @@ Conventions (as in CompressAI's evaluation and most learned-compression papers):
   the RGB channels. Needs at least 161 px a side. Computed in float64.
 - MS-SSIM in dB: ``-10 log10(1 - MS-SSIM)`` (``inf`` for MS-SSIM = 1).
 
+Registered metrics (``benchmark.metrics.base``): ``mse``, ``psnr`` (derived from MSE),
+``ms_ssim`` and ``ms_ssim_db`` (derived from MS-SSIM; on RD curves, the dB of the mean MS-SSIM).
+
 Inputs are batches (N, 3, H, W) as ``torch.Tensor`` or ``numpy.ndarray``, uint8 in [0, 255] or
 float in [0, 255]. Outputs are float64 numpy arrays of shape (N,).
 """
@@ -20,7 +23,7 @@ from typing import Dict, Union
 import numpy as np
 import torch
 
-from benchmark.metrics.base import METRICS, MetricInfo
+from benchmark.metrics.base import Metric, register, score_distortion
 
 Array = Union[np.ndarray, torch.Tensor]
 MS_SSIM_MIN_SIDE = 161
@@ -48,9 +51,7 @@ def mse(ref: Array, rec: Array) -> np.ndarray:
 
 def psnr(ref: Array, rec: Array, data_range: float = 255.0) -> np.ndarray:
     """PSNR in dB per image, RGB jointly, peak ``data_range`` (255 for 8-bit). Shape (N,); inf if equal."""
-    m = mse(ref, rec)
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(data_range**2 / m)
+    return _psnr_from_mse(mse(ref, rec), data_range)
 
 
 def ms_ssim(ref: Array, rec: Array, data_range: float = 255.0) -> np.ndarray:
@@ -79,26 +80,40 @@ def to_db(ms_ssim_values: np.ndarray) -> np.ndarray:
 
 
 def distortion_metrics(ref_hwc: np.ndarray, rec_hwc: np.ndarray) -> Dict[str, float]:
-    """PSNR, MSE, MS-SSIM and MS-SSIM dB of one (H, W, 3) uint8 image pair, as plain floats."""
-    if ref_hwc.shape != rec_hwc.shape or ref_hwc.dtype != np.uint8 or rec_hwc.dtype != np.uint8:
+    """Every registered distortion metric (MSE, PSNR, MS-SSIM, MS-SSIM dB, and any a plugin
+    registers) of one (H, W, 3) uint8 image pair, as plain floats keyed by column name.
+    Raises ``ValueError`` for images that are not uint8 (H, W, 3) of one shape."""
+    if ref_hwc.shape != rec_hwc.shape or ref_hwc.dtype != np.uint8 or rec_hwc.dtype != np.uint8 or ref_hwc.ndim != 3:
         raise ValueError(
             f"expected two uint8 (H, W, 3) images of one shape, got {ref_hwc.dtype}{ref_hwc.shape} "
             f"and {rec_hwc.dtype}{rec_hwc.shape}"
         )
-    a = torch.from_numpy(np.require(ref_hwc, requirements=['C', 'W'])).permute(2, 0, 1)[None]
-    b = torch.from_numpy(np.require(rec_hwc, requirements=['C', 'W'])).permute(2, 0, 1)[None]
-    m = float(mse(a, b)[0])
-    s = float(ms_ssim(a, b)[0])
-    return {
-        "mse": m,
-        "psnr": float(psnr(a, b)[0]),
-        "ms_ssim": s,
-        "ms_ssim_db": float(to_db(np.array([s]))[0]),
-    }
+    a = torch.from_numpy(np.require(ref_hwc, requirements=["C", "W"])).permute(2, 0, 1)[None]
+    b = torch.from_numpy(np.require(rec_hwc, requirements=["C", "W"])).permute(2, 0, 1)[None]
+    return {name: float(v[0]) for name, v in score_distortion(a, b).items()}
 
 
-METRICS.register("psnr")(MetricInfo("psnr", "dB", True, True, psnr, reference="RGB, peak 255"))
-METRICS.register("ms_ssim")(
-    MetricInfo("ms_ssim", "", True, True, ms_ssim, reference="Wang et al. 2003, pytorch-msssim")
+def _psnr_from_mse(m: np.ndarray, data_range: float = 255.0) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / np.asarray(m, dtype=np.float64))
+
+
+register(
+    Metric(
+        "mse", "MSE (RGB, 0-255)", higher_is_better=False, fn=mse, in_summary=False,
+        reference="mean over pixels and RGB channels",
+    )
 )
-METRICS.register("ms_ssim_db")(MetricInfo("ms_ssim_db", "dB", True, True, ms_ssim_db, reference="-10 log10(1 - MS-SSIM)"))
+register(
+    Metric(
+        "psnr", "PSNR (RGB)", unit="dB", base="mse", derive=_psnr_from_mse, bd_axis=True, short="PSNR",
+        reference="10 log10(255^2 / MSE), RGB jointly, peak 255",
+    )
+)
+register(Metric("ms_ssim", "MS-SSIM (RGB)", fn=ms_ssim, package="pytorch-msssim", reference="Wang, Simoncelli, Bovik 2003"))
+register(
+    Metric(
+        "ms_ssim_db", "MS-SSIM (RGB)", unit="dB", base="ms_ssim", derive=to_db, curve_of_mean=True, bd_axis=True,
+        slug="ms-ssim", short="MS-SSIM dB", reference="-10 log10(1 - MS-SSIM)",
+    )
+)

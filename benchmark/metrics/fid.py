@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
+from benchmark.metrics.base import SetMetric, register
 from benchmark.metrics.perceptual import WeightsLoadError, _load_state
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -186,3 +187,35 @@ def kid_from_features(features_rec, features_ref, subsets: int = 100, subset_siz
         s2 = rng.choice(n2, m, replace=False)
         mmds[i] = mmd2(k_xx[np.ix_(s1, s1)], k_xy[np.ix_(s1, s2)], k_yy[np.ix_(s2, s2)])
     return float(np.mean(mmds)), float(np.std(mmds))
+
+
+# --- registry entries ----------------------------------------------------------------------
+
+
+def _load_inception_files(files, device) -> torch.nn.Module:
+    return load_inception(files["inception"], device)
+
+
+def _fid(ref, rec, patches) -> dict:
+    return {"fid": fid_from_features(rec, ref)}
+
+
+def _kid(ref, rec, patches) -> dict:
+    kid, std = kid_from_features(rec, ref, patches.kid_subsets, patches.kid_subset_size)
+    return {"kid": kid, "kid_std": std}
+
+
+register(
+    SetMetric(
+        "fid", "FID (256x256 patches)", higher_is_better=False, kind="perception", weights=("inception",),
+        package="torch-fidelity", reference="Heusel et al., NeurIPS 2017; patches as Mentzer et al. (HiFiC), NeurIPS 2020",
+        extractor="inception", load=_load_inception_files, features=inception_features, from_features=_fid, columns=("fid",),
+    )
+)
+register(
+    SetMetric(
+        "kid", "KID (256x256 patches)", higher_is_better=False, kind="perception", weights=("inception",),
+        package="torch-fidelity", reference="Binkowski et al., ICLR 2018; patches as Mentzer et al. (HiFiC), NeurIPS 2020",
+        extractor="inception", load=_load_inception_files, features=inception_features, from_features=_kid, columns=("kid", "kid_std"),
+    )
+)

@@ -15,7 +15,8 @@
   implementation. Needs no learned weights, so an offline run always has a perception axis.
   In [0, 1], higher is better, 1 for identical images.
 
-Weights are never downloaded here: the loaders take file paths, which
+Registered as the ``perception`` metrics ``lpips``, ``dists`` and ``haarpsi``
+(``benchmark.metrics.base``). Weights are never downloaded here: the loaders take file paths, which
 ``benchmark.metrics.weights.resolve_weights`` finds (explicit path, hub cache, mirror).
 Inputs of the distance functions are batches (N, 3, H, W), uint8 or float in [0, 255], as
 ``torch.Tensor`` or ``numpy.ndarray``; a reference batch of size 1 is compared with every
@@ -33,6 +34,8 @@ import numpy as np
 import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
+from benchmark.errors import BenchmarkError
+from benchmark.metrics.base import Metric, register
 
 Array = Union[np.ndarray, torch.Tensor]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -42,7 +45,7 @@ DISTS_CHANNELS = (3, 64, 128, 256, 512, 512)
 HAARPSI_MIN_SIDE = 16  # 2 ** (scales + 1) with piq's 3 scales
 
 
-class WeightsLoadError(RuntimeError):
+class WeightsLoadError(BenchmarkError, RuntimeError):
     """A weight file exists but does not load into the network; the message names the file."""
 
 
@@ -232,3 +235,35 @@ def haarpsi(ref: Array, rec: Array, batch_size: int = 8, device: Optional[Union[
         y = a[i : i + batch_size].to(device or "cpu", torch.float32)
         out.append(piq.haarpsi(x, y, data_range=255.0, reduction="none").reshape(-1).double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+# --- registry entries ----------------------------------------------------------------------
+
+
+def _load_lpips_files(files, device) -> torch.nn.Module:
+    return load_lpips(files["alexnet"], files["lpips_linear"], device)
+
+
+def _load_dists_files(files, device) -> torch.nn.Module:
+    return load_dists(files["vgg16"], files["dists"], device)
+
+
+register(
+    Metric(
+        "lpips", "LPIPS (AlexNet, v0.1)", higher_is_better=False, kind="perception", weights=("alexnet", "lpips_linear"),
+        package="lpips", reference="Zhang et al., CVPR 2018", fn=lpips_distance, load=_load_lpips_files,
+        fn_kwargs=("model", "batch_size"),
+    )
+)
+register(
+    Metric(
+        "dists", "DISTS", higher_is_better=False, kind="perception", weights=("vgg16", "dists"), package="piq",
+        reference="Ding et al., TPAMI 2020", fn=dists_distance, load=_load_dists_files, fn_kwargs=("model", "batch_size"),
+    )
+)
+register(
+    Metric(
+        "haarpsi", "HaarPSI", higher_is_better=True, kind="perception", package="piq",
+        reference="Reisenhofer et al., SPIC 2018", fn=haarpsi, fn_kwargs=("batch_size", "device"),
+    )
+)

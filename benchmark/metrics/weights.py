@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 from benchmark.data.download import DownloadError, fetch_url, mirror_path, sha256_file
+from benchmark.errors import BenchmarkError
+from benchmark.registry import unknown_name
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -41,7 +43,7 @@ class WeightFile:
     torch hub cache (the URL's basename). ``sha256``: the full hex SHA-256 of the published file,
     or the hex prefix its name carries (>= 8 digits), or None when nothing is published (the hash
     is then only recorded). ``packaged``: (package, path inside it) for a copy shipped in a pip
-    package. ``used_by``: the metrics that need it.
+    package. (Which metrics need it: their ``Metric.weights``.)
     """
 
     key: str
@@ -49,7 +51,6 @@ class WeightFile:
     url: str
     sha256: Optional[str]
     description: str
-    used_by: Tuple[str, ...]
     packaged: Optional[Tuple[str, str]] = None
 
 
@@ -62,7 +63,6 @@ WEIGHT_FILES: Dict[str, WeightFile] = {
             "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
             "7be5be79",
             "torchvision AlexNet (ImageNet-1k), the LPIPS backbone",
-            ("lpips",),
         ),
         WeightFile(
             "lpips_linear",
@@ -71,7 +71,6 @@ WEIGHT_FILES: Dict[str, WeightFile] = {
             # SHA-256 of lpips 0.1.4's lpips/weights/v0.1/alex.pth (the v0.1 linear layers).
             "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
             "LPIPS v0.1 linear layers for the AlexNet backbone (shipped in the lpips package)",
-            ("lpips",),
             packaged=("lpips", "weights/v0.1/alex.pth"),
         ),
         WeightFile(
@@ -80,7 +79,6 @@ WEIGHT_FILES: Dict[str, WeightFile] = {
             "https://download.pytorch.org/models/vgg16-397923af.pth",
             "397923af",
             "torchvision VGG16 (ImageNet-1k), the DISTS backbone",
-            ("dists",),
         ),
         WeightFile(
             "dists",
@@ -88,7 +86,6 @@ WEIGHT_FILES: Dict[str, WeightFile] = {
             "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt",
             None,
             "DISTS alpha/beta layer weights (piq's release of Ding et al.'s weights)",
-            ("dists",),
         ),
         WeightFile(
             "inception",
@@ -96,7 +93,6 @@ WEIGHT_FILES: Dict[str, WeightFile] = {
             "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
             "6726825d",
             "InceptionV3 of the TensorFlow FID reference (torch-fidelity's conversion), for FID and KID",
-            ("fid", "kid"),
         ),
     )
 }
@@ -129,7 +125,7 @@ class ResolvedWeights:
         }
 
 
-class WeightsMissing(RuntimeError):
+class WeightsMissing(BenchmarkError, RuntimeError):
     """No usable file for a weight key. ``reason`` says why; ``record()`` is what evaluate stores:
     the file name, its URL, the hub-cache path to put it at, the mirror path and the params key."""
 
@@ -204,13 +200,13 @@ def resolve_weights(
         ResolvedWeights.
 
     Raises:
-        KeyError: unknown ``key``.
+        UnknownNameError: unknown ``key`` (a ``LookupError``).
         WeightsMissing: no usable file; the reason names what was tried (an explicit path that
             does not exist, a cached file whose SHA-256 differs from the published one, a mirror
             or network copy that fails the check, or simply no copy anywhere).
     """
     if key not in WEIGHT_FILES:
-        raise KeyError(f"unknown weight file {key!r}; known: {', '.join(sorted(WEIGHT_FILES))}")
+        raise unknown_name("weight file", key, WEIGHT_FILES, "metrics.weights")
     spec = WEIGHT_FILES[key]
     cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
 

@@ -29,13 +29,14 @@ from typing import Any, Dict, Tuple
 
 import torch
 
+from benchmark.errors import BenchmarkError
 from benchmark.fileio import write_bytes_atomic
 from benchmark.models.specs import build_model
 
 FORMAT = "compression-benchmark/checkpoint-v1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BenchmarkError, RuntimeError):
     """A checkpoint is missing, unreadable or of another format; the message names the file."""
 
 

@@ -16,7 +16,8 @@ class ModelSpec:
     ``factory()`` returns the model class; it is called with ``size`` keyword arguments (channel
     counts, e.g. ``{"N": 128, "M": 192}``). ``zoo`` is the CompressAI zoo name of pretrained
     weights for it (None: none published). ``paper_sizes`` are the published channel counts per
-    zoo quality (1..8), used by the ``paper`` budget.
+    zoo quality (1..8), used by the ``paper`` budget. ``coders``: packages besides CompressAI
+    whose entropy coder writes its bitstreams (recorded in the ``codec_library`` column).
     """
 
     name: str
@@ -25,6 +26,7 @@ class ModelSpec:
     paper: str
     zoo: Optional[str] = None
     paper_sizes: Optional[Dict[int, Dict[str, int]]] = None
+    coders: Tuple[str, ...] = ()
 
     def build(self, **size: int):
         """Instantiate with channel counts ``size`` (keys must be exactly ``size_args``)."""
@@ -115,6 +117,7 @@ ARCHITECTURES.register("dvae")(
         "Single-layer discretized VAE (uniform posterior, discretized Gaussian prior), as in Duan et al., "
         "Lossy image compression with quantized hierarchical VAEs, WACV 2023; transforms of Balle et al. 2018",
         paper_sizes=_sizes({"N": 128, "M": 192}, {"N": 192, "M": 320}),
+        coders=("constriction",),
     )
 )
 ARCHITECTURES.register("qres-vae")(

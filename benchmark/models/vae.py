@@ -35,7 +35,7 @@ top-down, so the decoder recomputes each prior from the latents it has already d
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -50,7 +50,6 @@ from compressai.entropy_models import GaussianConditional  # noqa: E402
 from compressai.layers import GDN  # noqa: E402
 from compressai.models.base import CompressionModel, get_scale_table  # noqa: E402
 from compressai.models.utils import conv, deconv  # noqa: E402
-from compressai.ops import LowerBound  # noqa: E402
 
 SCALE_BOUND = 0.11  # σ lower bound: CompressAI's GaussianConditional (scale_bound) and scale table minimum
 MASS_BOUND = 1e-9  # lower bound on the probability mass of any integer (CompressAI's likelihood bound)

@@ -22,6 +22,7 @@ import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
 from benchmark.data.download import DownloadError, fetch_url, mirror_path, sha256_file
+from benchmark.errors import BenchmarkError
 from benchmark.models.checkpoint import finalize_for_coding, save_checkpoint
 from benchmark.models.specs import ARCHITECTURES
 
@@ -37,12 +38,12 @@ ZOO_LAMBDAS: Dict[str, Tuple[float, ...]] = {
 }
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(BenchmarkError, RuntimeError):
     """Pretrained weights are neither in the cache nor fetchable; the message names the file, its
     URL and the path to put it at."""
 
 
-class WeightsHashError(RuntimeError):
+class WeightsHashError(BenchmarkError, RuntimeError):
     """A weight file in the cache does not match the hash in its name; the message names the file."""
 
 

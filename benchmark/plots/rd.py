@@ -1,13 +1,11 @@
 """Rate-distortion figures: our curves (solid) against published reference curves (dashed).
 
-Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot state, no GUI backend)
-and written as PNG (raster, 200 dpi) and PDF (vector, TrueType fonts) with fixed metadata, so
-the same inputs give the same bytes for a given matplotlib version.
+Figures are written by ``benchmark.plots.common.save_figure`` (PNG 200 dpi and vector PDF, fixed
+metadata).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -16,16 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmark.analysis.references import Curve
-from benchmark.fileio import write_bytes_atomic
-
-METRICS = {
-    "psnr": "PSNR (RGB) [dB]",
-    "ms_ssim_db": "MS-SSIM (RGB) [dB]",
-}
-"""Accepted ``metric`` names and their y-axis labels. ``ms_ssim_db`` is -10 log10(1 - MS-SSIM)."""
+from benchmark.metrics.base import METRICS
+from benchmark.plots.common import PNG_DPI, save_figure  # noqa: F401  (PNG_DPI: the figures' resolution)
 
 X_LABEL = "Rate [bpp]"
-PNG_DPI = 200
 FIGSIZE_IN = (6.0, 4.2)
 MAX_LEGEND_INSIDE = 8  # more entries than this: legend goes outside, right of the axes
 
@@ -34,7 +26,6 @@ MAX_LEGEND_INSIDE = 8  # more entries than this: legend goes outside, right of t
 # unused colours.
 _COLOURS = list(matplotlib.colormaps["tab10"].colors)
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-_RC = {"pdf.fonttype": 42}  # TrueType in PDFs (many venues reject Type 3 fonts)
 
 
 def styles_for(
@@ -64,10 +55,6 @@ def styles_for(
     return out
 
 
-def _values(curve: Curve, metric: str) -> Optional[np.ndarray]:
-    return curve.psnr if metric == "psnr" else curve.ms_ssim_db
-
-
 def _visible_y(x: np.ndarray, y: np.ndarray, xmax: float) -> np.ndarray:
     """y of points with x <= xmax, plus the curve's value where it crosses x = xmax."""
     ys = [y[x <= xmax]]
@@ -91,8 +78,9 @@ def build_rd_figure(
         ours: our curves, drawn solid with markers.
         references: published curves, drawn dashed, thinner, with small markers, labelled
             "<name> (published)".
-        metric: "psnr" (y = PSNR in dB) or "ms_ssim_db" (y = -10 log10(1 - MS-SSIM) in dB).
-            Curves without values for the metric (``psnr`` or ``ms_ssim`` None) are left out.
+        metric: a registered metric (``benchmark.metrics.base.METRICS``), e.g. ``psnr`` (y = PSNR
+            in dB) or ``ms_ssim_db`` (y = -10 log10(1 - MS-SSIM) in dB); the y label is its
+            ``axis_label``. Curves without values for the metric (``Curve.get``) are left out.
         title: axes title.
         max_bpp: right end of the x axis in bpp (x starts at 0). Points beyond it stay in the
             line data and are clipped by the axes. None: the largest plotted rate + 3 %.
@@ -104,15 +92,15 @@ def build_rd_figure(
         the data visible in [0, max_bpp], with a 4 % margin.
 
     Raises:
-        ValueError: unknown metric, max_bpp <= 0, or no curve has values for the metric.
+        UnknownNameError: an unregistered metric.
+        ValueError: max_bpp <= 0, or no curve has values for the metric.
     """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; use one of {sorted(METRICS)}")
+    m = METRICS.get(metric)
     if max_bpp is not None and not max_bpp > 0:
         raise ValueError(f"max_bpp must be positive, got {max_bpp}")
     styles = styles_for([c.name for c in ours], [c.name for c in references], counterparts)
-    drawn = [(c, False) for c in ours if _values(c, metric) is not None]
-    drawn += [(c, True) for c in references if _values(c, metric) is not None]
+    drawn = [(c, False) for c in ours if c.get(metric) is not None]
+    drawn += [(c, True) for c in references if c.get(metric) is not None]
     if not drawn:
         raise ValueError(f"no curve has {metric} values to plot")
     xmax = max_bpp if max_bpp is not None else 1.03 * max(float(c.bpp.max()) for c, _ in drawn)
@@ -121,7 +109,7 @@ def build_rd_figure(
     ax = fig.add_subplot()
     visible = []
     for curve, published in drawn:
-        y = _values(curve, metric)
+        y = curve.get(metric)
         colour, marker = styles[(curve.name, published)]
         style = (dict(linestyle="--", linewidth=1.1, markersize=3, zorder=2) if published
                  else dict(linestyle="-", linewidth=1.8, markersize=4.5, zorder=3))
@@ -137,7 +125,7 @@ def build_rd_figure(
         pad = max(0.04 * (hi - lo), 0.25)
         ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(METRICS[metric])
+    ax.set_ylabel(m.axis_label)
     ax.set_title(title)
     ax.grid(True, which="major", linewidth=0.5, alpha=0.5)
     if len(drawn) <= MAX_LEGEND_INSIDE:
@@ -145,20 +133,6 @@ def build_rd_figure(
     else:
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
     return fig
-
-
-def save_figure(fig: Figure, out_stem: Path) -> List[Path]:
-    """Write ``fig`` to ``out_stem.png`` (200 dpi) and ``out_stem.pdf`` (vector), each atomically,
-    tight bounding box, no timestamp / software metadata. Returns [png_path, pdf_path]."""
-    out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with matplotlib.rc_context(_RC):
-        for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
-            buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, dpi=PNG_DPI, bbox_inches="tight", metadata=meta)
-            paths.append(write_bytes_atomic(out_stem.with_name(f"{out_stem.name}.{fmt}"), buf.getvalue()))
-    return paths
 
 
 def plot_rd(

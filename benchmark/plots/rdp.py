@@ -11,7 +11,7 @@ perception at matched rates.
 
 A metric without values (weights missing, not requested, older results) never fails a figure:
 the figure is drawn with a note saying why instead of the curves, or beside the curves when only
-some codecs lack it. Figures are written like the RD figures (``rd.save_figure``): PNG 200 dpi
+some codecs lack it. Figures are written like the RD figures (``common.save_figure``): PNG 200 dpi
 and vector PDF, without timestamps.
 """
 
@@ -25,21 +25,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from benchmark.analysis.perception import LABELS, at_matched_rates
-from benchmark.plots.rd import FIGSIZE_IN, MAX_LEGEND_INSIDE, X_LABEL, save_figure, styles_for
+from benchmark.analysis.perception import at_matched_rates
+from benchmark.metrics.base import METRICS
+from benchmark.plots.common import save_figure
+from benchmark.plots.rd import FIGSIZE_IN, MAX_LEGEND_INSIDE, X_LABEL, styles_for
 
-HIGHER_IS_BETTER = {"lpips": False, "dists": False, "haarpsi": True, "fid": False, "kid": False}
-DISTORTION_LABELS = {"psnr": "PSNR (RGB) [dB]", "ms_ssim_db": "MS-SSIM (RGB) [dB]"}
 RATE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 NOTE_WIDTH = 88  # characters per line of a note
 
 
 def axis_label(metric: str) -> str:
-    """Axis label of a perceptual metric with its direction, e.g. "LPIPS (AlexNet, v0.1), lower is better".
-    Raises ``ValueError`` for an unknown metric."""
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(f"unknown perceptual metric {metric!r}; use one of {sorted(HIGHER_IS_BETTER)}")
-    return f"{LABELS[metric]}, {'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better"
+    """Axis label of a registered metric with its direction, e.g. "LPIPS (AlexNet, v0.1), lower is
+    better" or "PSNR (RGB) [dB], higher is better". Raises ``UnknownNameError`` for an unknown metric."""
+    m = METRICS.get(metric)
+    return f"{m.axis_label}, {m.direction}"
 
 
 def _note(ax, text: str, *, alone: bool) -> None:
@@ -108,8 +107,9 @@ def build_rdp_figure(
         if s.empty:
             continue
         colour, marker = styles[(c, False)]
-        if metric == "kid" and "kid_std" in s and np.nanmax(s.kid_std.to_numpy(float)) > 0:
-            ax.errorbar(s.bpp, s[metric], yerr=s.kid_std, color=colour, marker=marker, markersize=4.5, linewidth=1.8,
+        std = f"{metric}_std"
+        if std in s and np.nanmax(s[std].to_numpy(float)) > 0:
+            ax.errorbar(s.bpp, s[metric], yerr=s[std], color=colour, marker=marker, markersize=4.5, linewidth=1.8,
                         capsize=2, label=c, zorder=3)
         else:
             ax.plot(s.bpp, s[metric], color=colour, marker=marker, markersize=4.5, linewidth=1.8, label=c, zorder=3)
@@ -118,13 +118,13 @@ def build_rdp_figure(
         drawn += 1
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(label)
-    if metric in ("fid", "kid") and patches:
+    if not METRICS.get(metric).per_image and patches:
         fewest = min(patches)
         flag = indicative_below is not None and fewest < indicative_below
         title += f" - {fewest} patches" + (f" (< {indicative_below}: indicative)" if flag else "")
     ax.set_title(title)
     if drawn == 0:
-        _note(ax, f"{LABELS[metric]}: no values to plot.\n" + (note or "The metric was not computed."), alone=True)
+        _note(ax, f"{METRICS.get(metric).label}: no values to plot.\n" + (note or "The metric was not computed."), alone=True)
         return fig
     xmax = max_bpp if max_bpp is not None else 1.03 * float(summary[np.isfinite(summary[metric].to_numpy(float))].bpp.max())
     ax.set_xlim(0.0, xmax)
@@ -155,15 +155,13 @@ def build_dp_figure(
     Returns a figure; with no codec having both values, a note instead (never an error).
     Raises ``ValueError`` for an unknown metric or empty ``rates``.
     """
-    if distortion not in DISTORTION_LABELS:
-        raise ValueError(f"unknown distortion {distortion!r}; use one of {sorted(DISTORTION_LABELS)}")
     label = axis_label(perception)
     if not rates:
         raise ValueError("rates must name at least one rate in bpp")
     styles = styles_for(list(codecs))
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
-    ax.set_xlabel(f"{DISTORTION_LABELS[distortion]}, higher is better")
+    ax.set_xlabel(axis_label(distortion))
     ax.set_ylabel(label)
     ax.set_title(title)
     drawn, rate_handles = 0, {}
@@ -184,17 +182,17 @@ def build_dp_figure(
                 rate_handles[r] = shape
         drawn += 1
     if drawn == 0:
-        _note(ax, f"{DISTORTION_LABELS[distortion]} vs {LABELS[perception]}: no values to plot.\n"
+        _note(ax, f"{METRICS.get(distortion).axis_label} vs {METRICS.get(perception).label}: no values to plot.\n"
                   + (note or "The perceptual metric was not computed."), alone=True)
         return fig
     ax.grid(True, which="major", linewidth=0.5, alpha=0.5)
-    first = ax.legend(loc="upper right" if not HIGHER_IS_BETTER[perception] else "lower right", fontsize="small",
+    first = ax.legend(loc="upper right" if not METRICS.get(perception).higher_is_better else "lower right", fontsize="small",
                       framealpha=0.9, title="codec", title_fontsize="small")
     if rate_handles:
         handles = [ax.plot([], [], linestyle="none", marker=shape, color="#888888", markeredgecolor="black",
                            markeredgewidth=0.5)[0] for shape in rate_handles.values()]
         ax.add_artist(first)
-        ax.legend(handles, [f"{r:g} bpp" for r in rate_handles], loc="lower left" if not HIGHER_IS_BETTER[perception] else "upper left",
+        ax.legend(handles, [f"{r:g} bpp" for r in rate_handles], loc="lower left" if not METRICS.get(perception).higher_is_better else "upper left",
                   fontsize="small", framealpha=0.9, title="matched rate", title_fontsize="small")
     if note:
         _note(ax, note, alone=False)

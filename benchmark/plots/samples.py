@@ -3,7 +3,7 @@
 Two panels side by side, each a grid of ``n`` samples drawn top-down from the prior from the same
 seed (the same ε per latent element): left ``z = μ + σε`` (continuous latents), right
 ``z = μ + round(σε)`` (integer latents, what the codec can represent). Written as PNG and PDF
-through :func:`benchmark.plots.rd.save_figure` (fixed metadata, no pyplot state).
+through :func:`benchmark.plots.common.save_figure` (fixed metadata, no pyplot state).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import List
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmark.plots.rd import _RC, save_figure
+from benchmark.plots.common import RC, save_figure
 
 
 def tile(images: np.ndarray, cols: int, pad: int = 2) -> np.ndarray:
@@ -38,7 +38,7 @@ def plot_samples(continuous: np.ndarray, integer: np.ndarray, title: str, out_st
     import matplotlib
 
     cols = max(1, int(math.ceil(math.sqrt(len(continuous)))))
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(RC):
         fig = Figure(figsize=(8.0, 4.4))
         for k, (grid, label) in enumerate(
             [(continuous, "continuous latents  z = μ + σε"), (integer, "integer latents  z = μ + round(σε)")]

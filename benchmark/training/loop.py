@@ -33,40 +33,73 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from benchmark.config import params_hash
+from benchmark.config import Config, ConfigError, TrainSettings, params_hash, parse_options
+from benchmark.errors import BenchmarkError
 from benchmark.fileio import atomic_write
 from benchmark.models.checkpoint import finalize_for_coding, save_checkpoint
-from benchmark.models.specs import build_model
+from benchmark.models.specs import ARCHITECTURES, build_model
+from benchmark.registry import unknown_name
 
 LOG_COLUMNS = ["step", "loss", "bpp_estimated", "mse", "psnr", "aux_loss", "lr", "seconds"]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(BenchmarkError, RuntimeError):
     """Training cannot go on (non-finite loss, unusable data); the message says where and why."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What one training run does. ``lmbda`` on CompressAI's scale (λ · 255² · MSE + bpp)."""
+    """What one training run does: architecture ``arch`` at channel counts ``size``, λ
+    ``lmbda`` on CompressAI's scale (λ · 255² · MSE + bpp), the budget's ``settings`` for this
+    model (steps, batch, patches, learning rates, ...), ``seed`` and ``device``."""
 
     arch: str
     size: Dict[str, int]
     lmbda: float
-    steps: int
-    batch_size: int = 8
-    patch_size: int = 128
-    lr: float = 1e-4
-    aux_lr: float = 1e-3
-    milestones: Sequence[float] = (0.8,)
-    clip_max_norm: float = 1.0
-    checkpoint_every: int = 500
-    log_every: int = 25
+    settings: TrainSettings
     seed: int = 0
     device: str = "auto"
 
+    @classmethod
+    def from_params(cls, cfg: Config, model: str, quality: int) -> "TrainConfig":
+        """The run of ``model`` at zoo quality ``quality`` under ``train.budget``: its entry in
+        the budget (size and settings), the λ of the quality, the seed and device. Raises
+        ``ConfigError`` naming the key when the model, its budget entry or the λ is missing."""
+        spec = cfg.model(model)
+        budget = cfg.budget()
+        where = f"{cfg.source}: train.budgets.{cfg.train.budget}.models"
+        if model not in budget.models:
+            raise ConfigError(str(unknown_name("model", model, budget.models, where)))
+        if quality not in cfg.train.lambdas:
+            raise ConfigError(f"{cfg.source}: train.lambdas has no λ for quality {quality}")
+        entry = budget.models[model]
+        arch = spec.architecture
+        if entry.size == "paper":
+            size = ARCHITECTURES.get(arch).paper_sizes[quality]
+        else:
+            size = dict(entry.size)
+        return cls(arch=arch, size=size, lmbda=float(cfg.train.lambdas[quality]), settings=entry.settings,
+                   seed=cfg.train.seed, device=cfg.train.device)
+
+    @classmethod
+    def make(cls, arch: str, size: Dict[str, int], lmbda: float, *, seed: int = 0, device: str = "auto", **settings) -> "TrainConfig":
+        """A run from plain values: ``settings`` are ``TrainSettings`` fields (its defaults for
+        the rest). Raises ``ConfigError`` for an unknown or invalid setting."""
+        return cls(arch, dict(size), float(lmbda), parse_options(TrainSettings, settings, "train settings"), seed, device)
+
+    @property
+    def steps(self) -> int:
+        return self.settings.steps
+
+    def record(self) -> Dict[str, object]:
+        """The configuration as a flat JSON-ready dict (stored in checkpoints)."""
+        d = {"arch": self.arch, "size": dict(self.size), "lmbda": self.lmbda, **asdict(self.settings)}
+        d.update(milestones=list(self.settings.milestones), seed=self.seed, device=self.device)
+        return d
+
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not checkpoint/log frequency, not device)."""
-        d = asdict(self)
+        d = self.record()
         for k in ("checkpoint_every", "log_every", "device"):
             d.pop(k)
         return params_hash(d)
@@ -130,9 +163,10 @@ def _optimizers(model: torch.nn.Module, cfg: TrainConfig):
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     main = [p for n, p in params.items() if not n.endswith(".quantiles")]
     aux = [p for n, p in params.items() if n.endswith(".quantiles")]
-    opt = torch.optim.Adam(main, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None
-    milestones = sorted({max(1, int(round(m * cfg.steps))) for m in cfg.milestones})
+    st = cfg.settings
+    opt = torch.optim.Adam(main, lr=st.lr)
+    aux_opt = torch.optim.Adam(aux, lr=st.aux_lr) if aux else None
+    milestones = sorted({max(1, int(round(m * st.steps))) for m in st.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
     return opt, aux_opt, sched, main
 
@@ -145,6 +179,104 @@ def _write_log(path: Path, rows: List[Dict[str, float]]) -> None:
             w.writerows(rows)
 
     atomic_write(path, write)
+
+
+class _Run:
+    """The state of one training run: model, optimizers, sampler, step, log rows and seconds;
+    ``restore`` from and ``save`` to the resumable state file."""
+
+    def __init__(self, cfg: TrainConfig, images: Sequence[np.ndarray], state_path: Path, log_path: Path) -> None:
+        self.cfg, self.state_path, self.log_path = cfg, state_path, log_path
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.arch, cfg.size).to(self.device).train()
+        self.sampler = PatchSampler(images, cfg.settings.patch_size, cfg.seed)
+        self.opt, self.aux_opt, self.sched, self.main_params = _optimizers(self.model, cfg)
+        self.step, self.rows, self.elapsed = 0, [], 0.0
+
+    def restore(self) -> None:
+        """Continue from ``state_path`` when it holds a state of this configuration."""
+        if not self.state_path.is_file():
+            return
+        state = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        if state.get("fingerprint") != self.cfg.fingerprint():
+            print(f"{self.state_path}: training state of another configuration; starting from scratch", file=sys.stderr)
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.aux_opt is not None:
+            self.aux_opt.load_state_dict(state["aux_optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.sampler.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.rows, self.elapsed = state["step"], state["log_rows"], state["seconds"]
+        print(f"resuming {self.cfg.arch} λ={self.cfg.lmbda} from step {self.step} ({self.state_path})", file=sys.stderr)
+
+    def save(self) -> None:
+        """Write the whole training state atomically, and the log."""
+        buf = io.BytesIO()
+        torch.save(
+            {
+                "fingerprint": self.cfg.fingerprint(),
+                "config": self.cfg.record(),
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "aux_optimizer": self.aux_opt.state_dict() if self.aux_opt is not None else None,
+                "scheduler": self.sched.state_dict(),
+                "generator": self.sampler.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "step": self.step,
+                "log_rows": self.rows,
+                "seconds": self.elapsed,
+            },
+            buf,
+        )
+        atomic_write(self.state_path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
+        _write_log(self.log_path, self.rows)
+
+    def one_step(self) -> Dict[str, torch.Tensor]:
+        """One optimizer step (main and auxiliary); the losses. Raises ``TrainingError`` on a
+        non-finite loss, naming the step."""
+        cfg = self.cfg
+        x = self.sampler.sample(cfg.settings.batch_size).to(self.device)
+        self.opt.zero_grad(set_to_none=True)
+        if self.aux_opt is not None:
+            self.aux_opt.zero_grad(set_to_none=True)
+        losses = rd_loss(self.model(x), x, cfg.lmbda)
+        if not torch.isfinite(losses["loss"]):
+            raise TrainingError(
+                f"{cfg.arch} λ={cfg.lmbda}: loss became {losses['loss'].item()} at step {self.step + 1} "
+                f"(bpp {losses['bpp'].item()}, mse {losses['mse'].item()}, lr {self.sched.get_last_lr()[0]}); "
+                f"the last good state is {self.state_path if self.state_path.is_file() else 'not saved yet'}"
+            )
+        losses["loss"].backward()
+        if cfg.settings.clip_max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.main_params, cfg.settings.clip_max_norm)
+        self.opt.step()
+        losses["aux_loss"] = self.model.aux_loss()
+        if self.aux_opt is not None:
+            losses["aux_loss"].backward()
+            self.aux_opt.step()
+        self.sched.step()
+        self.step += 1
+        return losses
+
+    def log(self, losses: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        """Append and return a log row (``LOG_COLUMNS``) for the step just taken."""
+        mse = losses["mse"].item()
+        self.rows.append(
+            {
+                "step": self.step,
+                "loss": losses["loss"].item(),
+                "bpp_estimated": losses["bpp"].item(),
+                "mse": mse,
+                "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else float("inf"),
+                "aux_loss": float(losses["aux_loss"].item()),
+                "lr": self.sched.get_last_lr()[0],
+                "seconds": round(self.elapsed, 3),
+            }
+        )
+        return self.rows[-1]
 
 
 def train(
@@ -167,120 +299,46 @@ def train(
     ``on_step(step)`` is called after each completed step (tests use it to interrupt).
     Raises :class:`TrainingError` on a non-finite loss, naming the step.
     """
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.arch, cfg.size).to(device).train()
-    sampler = PatchSampler(images, cfg.patch_size, cfg.seed)
-    opt, aux_opt, sched, main_params = _optimizers(model, cfg)
-    step, rows, elapsed = 0, [], 0.0
-
-    if state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        if state.get("fingerprint") == cfg.fingerprint():
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if aux_opt is not None:
-                aux_opt.load_state_dict(state["aux_optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            sampler.generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            step, rows, elapsed = state["step"], state["log_rows"], state["seconds"]
-            print(f"resuming {cfg.arch} λ={cfg.lmbda} from step {step} ({state_path})", file=sys.stderr)
-        else:
-            print(f"{state_path}: training state of another configuration; starting from scratch", file=sys.stderr)
-
-    def save_state() -> None:
-        buf = io.BytesIO()
-        torch.save(
-            {
-                "fingerprint": cfg.fingerprint(),
-                "config": asdict(cfg),
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "aux_optimizer": aux_opt.state_dict() if aux_opt is not None else None,
-                "scheduler": sched.state_dict(),
-                "generator": sampler.generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "log_rows": rows,
-                "seconds": elapsed,
-            },
-            buf,
-        )
-        atomic_write(state_path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
-        _write_log(log_path, rows)
-
+    run = _Run(cfg, images, state_path, log_path)
+    run.restore()
+    st = cfg.settings
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.arch} λ={cfg.lmbda}", unit="step", file=sys.stderr)
+        bar = tqdm(total=st.steps, initial=run.step, desc=f"train {cfg.arch} λ={cfg.lmbda}", unit="step", file=sys.stderr)
     t_last = time.perf_counter()
-    while step < cfg.steps:
-        x = sampler.sample(cfg.batch_size).to(device)
-        opt.zero_grad(set_to_none=True)
-        if aux_opt is not None:
-            aux_opt.zero_grad(set_to_none=True)
-        out = model(x)
-        losses = rd_loss(out, x, cfg.lmbda)
-        if not torch.isfinite(losses["loss"]):
-            raise TrainingError(
-                f"{cfg.arch} λ={cfg.lmbda}: loss became {losses['loss'].item()} at step {step + 1} "
-                f"(bpp {losses['bpp'].item()}, mse {losses['mse'].item()}, lr {sched.get_last_lr()[0]}); "
-                f"the last good state is {state_path if state_path.is_file() else 'not saved yet'}"
-            )
-        losses["loss"].backward()
-        if cfg.clip_max_norm > 0:
-            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip_max_norm)
-        opt.step()
-        aux_loss = model.aux_loss()
-        if aux_opt is not None:
-            aux_loss.backward()
-            aux_opt.step()
-        sched.step()
-        step += 1
+    while run.step < st.steps:
+        losses = run.one_step()
         now = time.perf_counter()
-        elapsed += now - t_last
+        run.elapsed += now - t_last
         t_last = now
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            mse = losses["mse"].item()
-            rows.append(
-                {
-                    "step": step,
-                    "loss": losses["loss"].item(),
-                    "bpp_estimated": losses["bpp"].item(),
-                    "mse": mse,
-                    "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else float("inf"),
-                    "aux_loss": float(aux_loss.item()),
-                    "lr": sched.get_last_lr()[0],
-                    "seconds": round(elapsed, 3),
-                }
-            )
+        if run.step % st.log_every == 0 or run.step == st.steps:
+            row = run.log(losses)
             if bar is not None:
-                bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", bpp=f"{rows[-1]['bpp_estimated']:.3f}", psnr=f"{rows[-1]['psnr']:.2f}")
+                bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_estimated']:.3f}", psnr=f"{row['psnr']:.2f}")
         if bar is not None:
             bar.update(1)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save_state()
+        if run.step % st.checkpoint_every == 0 or run.step == st.steps:
+            run.save()
         if on_step is not None:
-            on_step(step)
+            on_step(run.step)
     if bar is not None:
         bar.close()
-
-    model = finalize_for_coding(model)
-    _write_log(log_path, rows)
+    model = finalize_for_coding(run.model)
+    _write_log(log_path, run.rows)
     return save_checkpoint(
         out_path,
         {
             "arch": cfg.arch,
             "size": dict(cfg.size),
             "lmbda": cfg.lmbda,
-            "step": step,
+            "step": run.step,
             "state_dict": model.state_dict(),
             "coder_ready": True,
-            "train_config": asdict(cfg),
+            "train_config": cfg.record(),
             "train_images_sha256": list(train_image_hashes),
-            "train_seconds": elapsed,
+            "train_seconds": run.elapsed,
             **(meta or {}),
         },
     )

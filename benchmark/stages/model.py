@@ -1,0 +1,65 @@
+"""Stage ``model``: make the checkpoint of one learned model at one rate point.
+
+``models.<name>.source`` decides how: ``train`` runs the training loop here with the budget
+``train.budget`` (the model's entry in ``train.budgets.<budget>.models``: size and settings)
+and the λ of the rate point (``train.lambdas``, CompressAI's MSE λ per zoo quality); ``zoo``
+fetches CompressAI's pretrained weights (URL + hash, torch hub cache or mirror) and never trains
+instead. Rate points are CompressAI zoo quality indices (1..8).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+from benchmark.config import ConfigError, load_config
+from benchmark.data.images import load_rgb8, read_manifest
+from benchmark.models.zoo import zoo_checkpoint
+from benchmark.training.loop import TrainConfig, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="benchmark model",
+        description="Make the checkpoint of one learned model at one rate point (zoo quality index): "
+        "train it here (models.<name>.source: train; budget train.budget) or fetch CompressAI's "
+        "pretrained weights (source: zoo). Training resumes from --state if interrupted.",
+    )
+    p.add_argument("--params", default="params.yaml", help="params file, or a run overlay")
+    p.add_argument("--model", required=True, help="entry of `models` in params.yaml")
+    p.add_argument("--quality", required=True, type=int, help="rate point: CompressAI zoo quality 1..8")
+    p.add_argument("--train-data", type=Path, help="fetched training set directory (manifest.csv)")
+    p.add_argument("--out", required=True, type=Path, help="final checkpoint (.pt)")
+    p.add_argument("--state", type=Path, help="resumable training state (default: <out>.state)")
+    p.add_argument("--log", type=Path, help="training log CSV (default: <out without .pt>.log.csv)")
+    p.add_argument("--mirror", default=None, help="mirror directory for zoo weights")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.params)
+    model = cfg.model(args.model)
+    if model.source == "zoo":
+        zoo_checkpoint(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
+        print(f"model {args.model} q{args.quality}: CompressAI zoo weights -> {args.out}")
+        return 0
+    tcfg = TrainConfig.from_params(cfg, args.model, args.quality)
+    if args.train_data is None:
+        raise ConfigError("--train-data is required to train")
+    manifest = read_manifest(args.train_data)
+    images = [load_rgb8(args.train_data / row.file) for row in manifest]
+    train(
+        tcfg,
+        images,
+        args.out,
+        args.state or args.out.with_suffix(".state"),
+        args.log or args.out.with_suffix(".log.csv"),
+        train_image_hashes=[row.pixel_sha256 for row in manifest],
+        meta={"rate_point": args.quality, "model": args.model, "source": "train"},
+        progress=not args.no_progress,
+    )
+    print(f"model {args.model} q{args.quality}: trained {tcfg.steps} steps (λ={tcfg.lmbda}) -> {args.out}")
+    return 0
