@@ -54,10 +54,17 @@ except ImportError:  # pragma: no cover
     tqdm = None
 
 
-def _worker_init() -> None:
+_CODEC: Optional[Codec] = None  # the codec of this worker process, set once by _worker_init
+
+
+def _worker_init(codec: Optional[Codec] = None) -> None:
+    """A worker process: one torch thread, and the codec it codes with (sent once, so that a
+    learned codec loads each checkpoint once per process, not once per image)."""
     import torch
 
+    global _CODEC
     torch.set_num_threads(1)
+    _CODEC = codec
 
 
 def code_image(
@@ -140,8 +147,8 @@ def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Se
 
 
 def _run_one(args):
-    codec, row, path, rate_points, keep = args
-    return (row.name, *code_image(codec, path, row.pixel_sha256, rate_points, keep=keep))
+    row, path, rate_points, keep = args
+    return (row.name, *code_image(_CODEC, path, row.pixel_sha256, rate_points, keep=keep))
 
 
 def _in_order(pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: int) -> Iterator:
@@ -160,21 +167,21 @@ def _coded(codec: Codec, jobs: List[tuple], n_workers: int, show: Callable[[floa
     """(image name, rows, decoded images) per job, in job order: in this process with torch on
     ``n_workers`` threads for ``in_process`` codecs, else in ``n_workers`` worker processes of
     one thread each (serially for one worker or one image)."""
-    if type(codec).in_process:
+    if codec.in_process:
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(n_workers)
         try:
-            for c, row, path, rps, keep in jobs:
-                yield (row.name, *code_image(c, path, row.pixel_sha256, rps, on_rate_point=show, keep=keep))
+            for row, path, rps, keep in jobs:
+                yield (row.name, *code_image(codec, path, row.pixel_sha256, rps, on_rate_point=show, keep=keep))
         finally:
             torch.set_num_threads(threads)
     elif n_workers == 1 or len(jobs) == 1:
-        _worker_init()
+        _worker_init(codec)
         yield from map(_run_one, jobs)
     else:
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init, initargs=(codec,)) as pool:
             yield from _in_order(pool, _run_one, jobs, window=2 * n_workers)
 
 
@@ -218,7 +225,7 @@ def evaluate(
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
     keep = perception is not None
-    jobs = [(codec, row, str(data_dir / row.file), list(rate_points), keep) for row in manifest]
+    jobs = [(row, str(data_dir / row.file), list(rate_points), keep) for row in manifest]
     bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress, file=sys.stderr) if tqdm else None
     rate_param = type(codec).rate_param
 

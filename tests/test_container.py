@@ -82,8 +82,22 @@ def test_trailing_garbage_wrong_magic_unknown_version(real):
         unpack(data + b"\x00")
     with pytest.raises(ContainerError, match="wrong magic"):
         unpack(b"JFIF" + data[4:])
-    with pytest.raises(ContainerError, match="unknown container format version 2"):
-        unpack(data[:4] + b"\x02" + data[5:])
+    with pytest.raises(ContainerError, match="unknown container format version 3"):
+        unpack(data[:4] + b"\x03" + data[5:])
+    with pytest.raises(ContainerError, match="unknown symbol order 7"):
+        unpack(data[:4] + b"\x02\x07" + data[5:])
+
+
+def test_symbol_order_is_recorded(real):
+    """Raster containers are version 1 (as before the order existed); wavefront ones version 2
+    with an order byte: one byte more, and the order comes back."""
+    import dataclasses
+
+    raster, wave = pack(real), pack(dataclasses.replace(real, order="wavefront"))
+    assert raster[4] == 1 and wave[4:6] == b"\x02\x01" and len(wave) == len(raster) + 1
+    assert unpack(raster).order == "raster" and unpack(wave) == dataclasses.replace(real, order="wavefront")
+    with pytest.raises(ContainerError, match="symbol order 'zigzag'"):
+        pack(dataclasses.replace(real, order="zigzag"))
     with pytest.raises(ContainerError, match="expected bytes"):
         unpack("CBLC")
 

@@ -248,7 +248,7 @@ def test_library_version(work):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_matches_compressai_eval_model(work, eval_model_results, name):
-    codec = _codec(work, name, decode_check=False)
+    codec = _codec(work, name, decode_check=False, order="raster")  # CompressAI's bitstreams
     ours = {}
     for stem in CROPS:
         image = load_rgb8(work / "images" / f"{stem}.png")
@@ -360,3 +360,16 @@ def test_checkpoints_are_not_an_option():
         build_codec("learned", {"model": "m"}, checkpoints="models/m.pt")
     assert build_codec("learned", {"model": "m"}, checkpoints="a/{model}/q{rate_point}.pt").checkpoint_path(2) == Path("a/m/q2.pt")
     assert isinstance(build_codec("jpeg", {}), Codec) and not JPEG.in_process and LearnedCodec.in_process
+
+
+def test_learned_codec_runs_in_worker_processes_alike(work):
+    """On the CPU a learned codec codes images in parallel worker processes (one torch thread
+    each, each loading a checkpoint once); the rows equal a serial run's."""
+    manifest = read_manifest(work / "data")
+    codec = _codec(work, "mbt")
+    assert not codec.in_process
+    cols = ["image", "rate_point", "bytes", "psnr", "ms_ssim", "bpp_estimated", "decode_check"]
+    serial = evaluate("mbt", codec, [3], manifest, work / "data", "crops", "h", workers=1, progress=False)[cols]
+    parallel = evaluate("mbt", _codec(work, "mbt"), [3], manifest, work / "data", "crops", "h", workers=2, progress=False)[cols]
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert (serial.decode_check == "ok").all()

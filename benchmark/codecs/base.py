@@ -53,8 +53,9 @@ class Codec(abc.ABC):
     ``choices`` (allowed values of enumerated options); unknown options and values outside
     ``choices`` raise ``CodecError`` at construction. A codec must be picklable (it is sent to
     worker processes) and should use one thread: the benchmark parallelizes over images, unless
-    the class sets ``in_process = True`` (torch models): the evaluate stage then runs it in the
-    main process, one image after another, with torch using all threads.
+    ``in_process`` is true (a class attribute, or a property of the instance, e.g. a model on a
+    GPU): the evaluate stage then runs it in the main process, one image after another, with
+    torch using all threads.
 
     Codecs that need files (a learned codec's checkpoints) take their locations as keyword
     arguments of their own constructor, passed by the stage from dvc.yaml; they never build

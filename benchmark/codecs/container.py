@@ -1,6 +1,10 @@
 """The bitstream container of the learned codecs: a small versioned binary header + the strings.
 
-Every byte of a container counts in the codec's bpp. Layout, version 1 (integers are unsigned;
+Every byte of a container counts in the codec's bpp. Two versions: version 1 (below) for every
+model whose strings have one symbol order (and the context models' CompressAI raster order);
+version 2 is version 1 with one more byte after the version, the **symbol order** of the
+context models' latent (0: raster, CompressAI's; 1: wavefront, ``benchmark.codecs.autoregressive``),
+so that a decoder never guesses the order. Layout, version 1 (integers are unsigned;
 "varint" is unsigned LEB128: 7 bits per byte, least significant group first, high bit set on
 every byte but the last, at most 9 bytes)::
 
@@ -35,6 +39,8 @@ from benchmark.errors import BenchmarkError
 
 MAGIC = b"CBLC"
 VERSION = 1
+VERSION_WITH_ORDER = 2
+ORDERS = ("raster", "wavefront")  # the order byte of version 2 indexes this
 MAX_VARINT_BYTES = 9  # 63 bits: far above any real length, small enough to reject garbage fast
 MAX_DIMS = 8
 MAX_GROUPS = 64
@@ -53,6 +59,8 @@ class Container:
     ``height``/``width``: the original image size in pixels, ints in [1, 65535]. ``shape``: the
     latent shape ``model.decompress`` needs (tuple of non-negative ints, at most 8).
     ``strings``: CompressAI's ``strings``, a tuple of groups, each a tuple of ``bytes``.
+    ``order``: the symbol order of the strings, ``raster`` (written as version 1) or
+    ``wavefront`` (version 2).
     """
 
     model_id: str
@@ -61,6 +69,7 @@ class Container:
     width: int
     shape: Tuple[int, ...]
     strings: Tuple[Tuple[bytes, ...], ...]
+    order: str = "raster"
 
     @property
     def payload_bytes(self) -> int:
@@ -101,7 +110,10 @@ def pack(c: Container) -> bytes:
         raise ContainerError(f"shape has {len(c.shape)} dims, at most {MAX_DIMS} fit")
     if len(c.strings) > MAX_GROUPS:
         raise ContainerError(f"{len(c.strings)} string groups, at most {MAX_GROUPS} fit")
-    parts: List[bytes] = [MAGIC, bytes([VERSION]), _varint(len(mid)), mid]
+    if c.order not in ORDERS:
+        raise ContainerError(f"symbol order {c.order!r} is not one of {ORDERS}")
+    version = [VERSION] if c.order == "raster" else [VERSION_WITH_ORDER, ORDERS.index(c.order)]
+    parts: List[bytes] = [MAGIC, bytes(version), _varint(len(mid)), mid]
     parts.append(struct.pack(">BHHB", c.quality, c.height, c.width, len(c.shape)))
     parts += [_varint(int(d)) for d in c.shape]
     parts.append(_varint(len(c.strings)))
@@ -168,8 +180,14 @@ def unpack(data: bytes) -> Container:
     if magic != MAGIC:
         raise ContainerError(f"wrong magic {magic!r}, expected {MAGIC!r} (not a learned-codec container)")
     version = r.take(1, "format version")[0]
-    if version != VERSION:
-        raise ContainerError(f"unknown container format version {version} (this reader knows {VERSION})")
+    if version not in (VERSION, VERSION_WITH_ORDER):
+        raise ContainerError(f"unknown container format version {version} (this reader knows {VERSION} and {VERSION_WITH_ORDER})")
+    order = "raster"
+    if version == VERSION_WITH_ORDER:
+        code = r.take(1, "symbol order")[0]
+        if code >= len(ORDERS):
+            raise ContainerError(f"unknown symbol order {code} at offset {r.pos - 1} (known: {', '.join(f'{i} {o}' for i, o in enumerate(ORDERS))})")
+        order = ORDERS[code]
     n_id = r.count("model id length", limit=r.remaining)
     raw_id = r.take(n_id, "model id")
     try:
@@ -193,7 +211,7 @@ def unpack(data: bytes) -> Container:
     if total < r.remaining:
         raise ContainerError(f"{r.remaining - total} bytes of trailing garbage after the strings")
     strings = tuple(tuple(r.take(n, f"string {i} of group {g}") for i, n in enumerate(group)) for g, group in enumerate(lengths))
-    return Container(model_id=mid, quality=quality, height=height, width=width, shape=shape, strings=strings)
+    return Container(model_id=mid, quality=quality, height=height, width=width, shape=shape, strings=strings, order=order)
 
 
 def header_size(c: Container) -> int:

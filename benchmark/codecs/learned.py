@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterator, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
 
 import numpy as np
 
+from benchmark.codecs.autoregressive import compress as ar_compress
+from benchmark.codecs.autoregressive import decompress as ar_decompress
+from benchmark.codecs.autoregressive import encoder_estimate, is_autoregressive
 from benchmark.codecs.base import CODECS, Codec, CodecError, Encoded
 from benchmark.codecs.container import (
     Container,
@@ -78,8 +81,11 @@ class LearnedCodec(Codec):
 
     Options: ``model`` (required: the model's name under ``models`` in params.yaml),
     ``device`` ("cpu" default, or "cuda": a ``CodecError`` if CUDA is not available),
-    ``decode_check`` (default True: ``encode_verbose`` decodes its own bytes on the encoder side
-    and reports the SHA-256 of that reconstruction; it doubles the decoding work).
+    ``decode_check`` (default True: ``encode_verbose`` reports the SHA-256 of the reconstruction
+    the encoder expects a correct decoder to produce, without decoding the bytes a second time),
+    ``order`` (the context models' symbol order, ``benchmark.codecs.autoregressive``:
+    ``wavefront``, the default, fast; or ``raster``, CompressAI's own bitstreams; recorded in the
+    container, so a decoder reads either whatever its own option says).
 
     Bits: ALL bytes of the container (``benchmark.codecs.container``: magic, version, model id,
     quality, image size, latent shape, string lengths and the strings) count, so
@@ -89,16 +95,18 @@ class LearnedCodec(Codec):
     Encode: uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] (``v / 255``, as torchvision's
     ``ToTensor``), zero-padded to multiples of 64, centred, as ``eval_model`` does
     (``compressai.ops.compute_padding`` and ``F.pad(mode="constant", value=0)``), then
-    ``model.compress`` under ``torch.no_grad()``.
+    ``model.compress`` under ``torch.no_grad()`` (a context model: ``autoregressive.compress`` in
+    the chosen order).
 
     Threads: ``compress`` and ``decompress`` always run with ``CODING_THREADS`` (1) torch
     threads, whatever the caller set, because the entropy parameters of some models (mbt2018:
     measured) differ with the thread count and a bitstream must decode to the same pixels
     wherever it is decoded on the same kind of machine; 1 thread is also eval_model's setting.
-    Only the forward pass of ``encode_verbose`` (the estimate) uses the caller's threads.
+    The estimate and expected reconstruction of ``encode_verbose`` too.
 
     Decode uses only the bytes and the checkpoint the container names (by quality; its model id
-    must match the checkpoint's): ``model.decompress(strings, shape)``, the padding cropped,
+    must match the checkpoint's): ``model.decompress(strings, shape)`` (a context model:
+    ``autoregressive.decompress`` in the container's order), the padding cropped,
     clamped to [0, 1], ``round(255 x)`` to uint8 (H, W, 3). It never sees the original.
 
     Loaded models are cached per instance and dropped when pickled (a pickled codec reloads its
@@ -107,9 +115,13 @@ class LearnedCodec(Codec):
     """
 
     rate_param = "quality"
-    defaults: Dict[str, Any] = {"model": None, "device": "cpu", "decode_check": True}
-    choices = {"device": ("cpu", "cuda"), "decode_check": (False, True)}
-    in_process = True
+    defaults: Dict[str, Any] = {"model": None, "device": "cpu", "decode_check": True, "order": "wavefront"}
+    choices = {"device": ("cpu", "cuda"), "decode_check": (False, True), "order": ("wavefront", "raster")}
+    @property
+    def in_process(self) -> bool:
+        """On a GPU, coded in the evaluate stage's main process (one model on the device); on
+        the CPU in worker processes, one torch thread each, images in parallel."""
+        return self.options["device"] != "cpu"
 
     def __init__(self, *, checkpoints: str = "models/{model}/q{rate_point}.pt", **options: Any) -> None:
         super().__init__(**options)
@@ -192,48 +204,70 @@ class LearnedCodec(Codec):
         pad, _ = compute_padding(x.shape[2], x.shape[3], min_div=PAD_MULTIPLE)
         return F.pad(x, pad, mode="constant", value=0)
 
-    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
-        """Compress a uint8 (H, W, 3) image with the checkpoint of quality ``rate_point`` into a
-        container (``bytes``). Raises ``CodecError`` for a bad image, quality or checkpoint."""
+    def _compress(self, image: np.ndarray, rate_point: float, verbose: bool) -> Tuple[bytes, Optional[float], Any]:
+        """(container bytes, estimated bits, expected reconstruction (1, 3, H', W') in [0, 1]);
+        the last two only with ``verbose`` (else None). A context model's encoder knows both
+        from its own pass (``autoregressive.encoder_estimate``); for the other models they come
+        from one forward pass in eval mode (its likelihoods, and its ``x_hat``: the decoder's
+        image, as the forward pass quantizes exactly as the decoder dequantizes). Everything
+        runs with ``CODING_THREADS``."""
         torch, _, _ = _import_torch()
         from benchmark.models.checkpoint import model_id
 
         model, meta = self.load(rate_point)
         x = self._padded(image)
+        ar = is_autoregressive(model)
+        order = self.options["order"] if ar else "raster"
+        bits = expected = None
         with torch.no_grad(), _coding_threads():
-            out = model.compress(x)
+            out = ar_compress(model, x, order) if ar else model.compress(x)
+            if verbose and ar:
+                bits, expected = encoder_estimate(model, out["_encoder_side"])
+            elif verbose:
+                fwd = model(x)
+                bits = sum(float(-torch.log2(v.double()).sum()) for v in fwd["likelihoods"].values())
+                expected = fwd["x_hat"].clamp(0, 1)
         h, w, _ = image.shape
         c = Container(
-            model_id=model_id(meta),
-            quality=self._quality(rate_point),
-            height=h,
-            width=w,
-            shape=tuple(int(d) for d in out["shape"]),
-            strings=as_container_strings(out["strings"]),
+            model_id=model_id(meta), quality=self._quality(rate_point), height=h, width=w,
+            shape=tuple(int(d) for d in out["shape"]), strings=as_container_strings(out["strings"]), order=order,
         )
         try:
-            return pack(c)
+            return pack(c), bits, expected
         except ContainerError as e:
             raise CodecError(f"learned: cannot pack the bitstream: {e}") from e
 
+    def encode(self, image: np.ndarray, rate_point: float) -> bytes:
+        """Compress a uint8 (H, W, 3) image with the checkpoint of quality ``rate_point`` into a
+        container (``bytes``); context models in the symbol order of option ``order``. Raises
+        ``CodecError`` for a bad image, quality or checkpoint."""
+        return self._compress(image, rate_point, verbose=False)[0]
+
     def encode_verbose(self, image: np.ndarray, rate_point: float) -> Encoded:
-        """``encode``, its time (``encode_s``, seconds), the model's estimated bits
-        (``-sum(log2 likelihoods)`` of its forward pass in eval mode on the same padded input
-        that ``compress`` codes: bits, float; eval_model's ``--entropy-estimation`` runs it on
-        the unpadded image instead) and, with ``decode_check``, the SHA-256 of the encoder-side
-        decode of the bytes through the real ``decode``."""
+        """``encode``, its time (``encode_s``, seconds, with the estimate), the model's estimated
+        bits (``-sum(log2 likelihoods)`` of the padded input ``compress`` codes: bits, float;
+        eval_model's ``--entropy-estimation`` runs on the unpadded image instead) and, with
+        ``decode_check``, the SHA-256 of the reconstruction the encoder expects a correct decoder
+        to produce (see ``_compress``): no second entropy decode."""
         from benchmark.data.images import pixel_sha256
 
-        torch, _, _ = _import_torch()
         t0 = time.perf_counter()
-        data = self.encode(image, rate_point)
+        data, bits, expected = self._compress(image, rate_point, verbose=True)
         encode_s = time.perf_counter() - t0
-        model, _ = self.load(rate_point)
-        with torch.no_grad():
-            likelihoods = model(self._padded(image))["likelihoods"]
-            bits = sum(float(-torch.log2(v.double()).sum()) for v in likelihoods.values())
-        rec_sha = pixel_sha256(self.decode(data)) if self.options["decode_check"] else None
+        rec_sha = pixel_sha256(self._to_image(expected, image.shape[0], image.shape[1])) if self.options["decode_check"] else None
         return Encoded(data, reconstruction_sha256=rec_sha, estimated_bits=bits, encode_s=encode_s)
+
+    def _to_image(self, x_hat, height: int, width: int) -> np.ndarray:
+        """The padded (1, 3, H', W') reconstruction in [0, 1] cropped to ``height`` x ``width``
+        and rounded to a uint8 (H, W, 3) image, as ``decode`` does. Raises ``CodecError`` for a
+        shape that does not crop to the image."""
+        torch, F, compute_padding = _import_torch()
+        _, unpad = compute_padding(height, width, min_div=PAD_MULTIPLE)
+        x_hat = F.pad(x_hat, unpad)
+        if tuple(x_hat.shape) != (1, 3, height, width):
+            raise CodecError(f"learned: decoded {tuple(x_hat.shape)}, expected (1, 3, {height}, {width})")
+        rec = x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return np.ascontiguousarray(rec)
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a container into a uint8 (H, W, 3) image. Raises ``CodecError`` for a corrupt
@@ -253,17 +287,18 @@ class LearnedCodec(Codec):
             raise CodecError(
                 f"learned: bitstream was made by model {c.model_id!r}, but {self.checkpoint_path(c.quality)} is {expected!r}"
             )
+        if c.order != "raster" and not is_autoregressive(model):
+            raise CodecError(f"learned: corrupt bitstream: symbol order {c.order!r} for {expected!r}, which has one order")
+        strings = [list(g) for g in c.strings]
         try:
             with torch.no_grad(), _coding_threads():
-                x_hat = model.decompress([list(g) for g in c.strings], torch.Size(c.shape))["x_hat"]
+                if is_autoregressive(model):
+                    x_hat = ar_decompress(model, strings, torch.Size(c.shape), c.order)["x_hat"]
+                else:
+                    x_hat = model.decompress(strings, torch.Size(c.shape))["x_hat"]
         except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as e:
             raise CodecError(f"learned: decompress failed: {type(e).__name__}: {e}") from e
-        _, unpad = compute_padding(c.height, c.width, min_div=PAD_MULTIPLE)
-        x_hat = F.pad(x_hat, unpad)
-        if tuple(x_hat.shape) != (1, 3, c.height, c.width):
-            raise CodecError(f"learned: decoded {tuple(x_hat.shape)}, expected (1, 3, {c.height}, {c.width})")
-        rec = x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        return np.ascontiguousarray(rec)
+        return self._to_image(x_hat, c.height, c.width)
 
     @staticmethod
     def strings_bpp(data: bytes) -> float:
