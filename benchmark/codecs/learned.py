@@ -71,6 +71,41 @@ def _check_latent_shape(c: Container) -> None:
         raise CodecError(f"learned: corrupt bitstream: latent shape {c.shape} does not fit a {c.height}x{c.width} image")
 
 
+def _compress_observed(model, x) -> Tuple[Dict[str, Any], float, Any]:
+    """``model.compress(x)`` (the model's own, so its own bytes), and from what its encoder
+    computed on the way (``y = g_a(x)``, ``z = h_a(.)``, the hyper-synthesis ``h_s(z_hat)``,
+    observed with forward hooks) the estimated bits and the reconstruction a correct decoder
+    produces: the likelihoods of the model's forward pass in eval mode, under the scales (and
+    means) the decoder will compute, and ``g_s(y_hat)`` clamped to [0, 1], where ``y_hat`` is the
+    quantized latent exactly as the decoder dequantizes it. For CompressAI's FactorizedPrior,
+    ScaleHyperprior and MeanScaleHyperprior; any other model gets one forward pass in eval mode,
+    whose ``x_hat`` its decoder must reproduce (the discretized VAEs: they quantize alike)."""
+    import torch
+    from compressai.models import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
+
+    if not isinstance(model, (FactorizedPrior, ScaleHyperprior)):
+        fwd = model(x)
+        bits = sum(float(-torch.log2(v.double()).sum()) for v in fwd["likelihoods"].values())
+        return model.compress(x), bits, fwd["x_hat"].clamp(0, 1)
+    seen: Dict[str, Any] = {}
+    names = [n for n in ("g_a", "h_a", "h_s") if hasattr(model, n)]
+    hooks = [getattr(model, n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, o)) for n in names]
+    try:
+        out = model.compress(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if isinstance(model, FactorizedPrior):
+        y_hat, y_lik = model.entropy_bottleneck(seen["g_a"])
+        likelihoods = [y_lik]
+    else:
+        params = seen["h_s"].chunk(2, 1) if isinstance(model, MeanScaleHyperprior) else (seen["h_s"], None)
+        y_hat, y_lik = model.gaussian_conditional(seen["g_a"], *params)
+        likelihoods = [y_lik, model.entropy_bottleneck(seen["h_a"])[1]]
+    bits = sum(float(-torch.log2(v.double()).sum()) for v in likelihoods)
+    return out, bits, model.g_s(y_hat).clamp(0, 1)
+
+
 @CODECS.register("learned")
 class LearnedCodec(Codec):
     """A learned image codec: analysis transform, quantization, entropy coding (CompressAI's rANS
@@ -206,11 +241,9 @@ class LearnedCodec(Codec):
 
     def _compress(self, image: np.ndarray, rate_point: float, verbose: bool) -> Tuple[bytes, Optional[float], Any]:
         """(container bytes, estimated bits, expected reconstruction (1, 3, H', W') in [0, 1]);
-        the last two only with ``verbose`` (else None). A context model's encoder knows both
-        from its own pass (``autoregressive.encoder_estimate``); for the other models they come
-        from one forward pass in eval mode (its likelihoods, and its ``x_hat``: the decoder's
-        image, as the forward pass quantizes exactly as the decoder dequantizes). Everything
-        runs with ``CODING_THREADS``."""
+        the last two only with ``verbose`` (else None). The encoder knows both from its own pass:
+        a context model's from ``autoregressive.encoder_estimate``, CompressAI's hyperprior
+        models' from ``_compress_observed``. Everything runs with ``CODING_THREADS``."""
         torch, _, _ = _import_torch()
         from benchmark.models.checkpoint import model_id
 
@@ -220,13 +253,14 @@ class LearnedCodec(Codec):
         order = self.options["order"] if ar else "raster"
         bits = expected = None
         with torch.no_grad(), _coding_threads():
-            out = ar_compress(model, x, order) if ar else model.compress(x)
-            if verbose and ar:
-                bits, expected = encoder_estimate(model, out["_encoder_side"])
+            if ar:
+                out = ar_compress(model, x, order)
+                if verbose:
+                    bits, expected = encoder_estimate(model, out["_encoder_side"])
             elif verbose:
-                fwd = model(x)
-                bits = sum(float(-torch.log2(v.double()).sum()) for v in fwd["likelihoods"].values())
-                expected = fwd["x_hat"].clamp(0, 1)
+                out, bits, expected = _compress_observed(model, x)
+            else:
+                out = model.compress(x)
         h, w, _ = image.shape
         c = Container(
             model_id=model_id(meta), quality=self._quality(rate_point), height=h, width=w,
