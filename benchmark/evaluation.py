@@ -36,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
 
 from benchmark.codecs.base import Codec, CodecError, TrainingLeakError
@@ -90,45 +91,48 @@ def code_image(
     image = load_rgb8(image_path)
     if pixel_sha256(image) != expected_sha:
         raise ImageError(f"{image_path}: pixels differ from the manifest (data set changed since fetch?)")
-    h, w, _ = image.shape
-    rows = []
-    recs = []
+    rows, recs = [], []
     for rp in rate_points:
         if on_rate_point is not None:
             on_rate_point(rp)
-        t0 = time.perf_counter()
-        try:
-            enc = codec.encode_verbose(image, rp)
-            t1 = time.perf_counter()
-            data = bytes(enc.data)
-            rec = codec.decode(data)
-            t2 = time.perf_counter()
-        except CodecError as e:
-            raise CodecError(f"{image_path} at rate point {rp}: {e}") from e
-        if rec.shape != image.shape or rec.dtype != image.dtype:
-            raise CodecError(f"{image_path} at rate point {rp}: decoded {rec.dtype}{rec.shape}, expected uint8{image.shape}")
-        if enc.reconstruction_sha256 is None:
-            check = "n/a"
-        else:
-            check = "ok" if pixel_sha256(rec) == enc.reconstruction_sha256 else "mismatch"
-        m = distortion_metrics(image, rec)
+        row, rec = _code_at(codec, image, image_path, rp)
+        rows.append(row)
         if keep:
             recs.append(rec)
-        rows.append(
-            {
-                "rate_point": rp,
-                "height": h,
-                "width": w,
-                "bytes": len(data),
-                "bpp": 8.0 * len(data) / (h * w),
-                **m,
-                "encode_s": enc.encode_s if enc.encode_s is not None else t1 - t0,
-                "decode_s": t2 - t1,
-                "bpp_estimated": enc.estimated_bits / (h * w) if enc.estimated_bits is not None else math.nan,
-                "decode_check": check,
-            }
-        )
     return rows, recs
+
+
+def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tuple[Dict[str, Any], np.ndarray]:
+    """One rate point of :func:`code_image`: its row and the decoded image."""
+    h, w, _ = image.shape
+    t0 = time.perf_counter()
+    try:
+        enc = codec.encode_verbose(image, rp)
+        t1 = time.perf_counter()
+        data = bytes(enc.data)
+        rec = codec.decode(data)
+        t2 = time.perf_counter()
+    except CodecError as e:
+        raise CodecError(f"{image_path} at rate point {rp}: {e}") from e
+    if rec.shape != image.shape or rec.dtype != image.dtype:
+        raise CodecError(f"{image_path} at rate point {rp}: decoded {rec.dtype}{rec.shape}, expected uint8{image.shape}")
+    if enc.reconstruction_sha256 is None:
+        check = "n/a"
+    else:
+        check = "ok" if pixel_sha256(rec) == enc.reconstruction_sha256 else "mismatch"
+    row = {
+        "rate_point": rp,
+        "height": h,
+        "width": w,
+        "bytes": len(data),
+        "bpp": 8.0 * len(data) / (h * w),
+        **distortion_metrics(image, rec),
+        "encode_s": enc.encode_s if enc.encode_s is not None else t1 - t0,
+        "decode_s": t2 - t1,
+        "bpp_estimated": enc.estimated_bits / (h * w) if enc.estimated_bits is not None else math.nan,
+        "decode_check": check,
+    }
+    return row, rec
 
 
 def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Sequence[ManifestRow]) -> None:

@@ -47,8 +47,8 @@ def test_committed_runs_load_completely(path):
 def test_kodak_overlay_sets_the_run_and_keeps_the_rest():
     kodak = load_config(ROOT / "runs" / "kodak" / "params.yaml")
     default = load_config(ROOT / "params.yaml")
-    assert kodak.data.eval == ("kodak",) and kodak.train.budget == "cpu" and kodak.train.qualities == (1, 2, 3)
-    assert kodak.codec("dvae").rate_points == (1, 2, 3)  # derived from train.qualities
+    assert kodak.data.eval == ("kodak",) and kodak.train.budget == "cpu" and kodak.train.qualities == (1, 2, 3, 4)
+    assert kodak.codec("dvae").rate_points == (1, 2, 3, 4)  # derived from train.qualities
     assert kodak.codec("jpeg") == default.codec("jpeg") and kodak.metrics == default.metrics and kodak.report == default.report
     assert [str(f) for f in kodak.files] == [str(ROOT / "params.yaml"), str(ROOT / "runs" / "kodak" / "params.yaml")]
 
@@ -133,8 +133,10 @@ def test_defaults_live_in_the_dataclasses(base):
 
 
 def test_budget_override_is_per_model(base):
-    cpu = _build(base, lambda p: None).train.budgets["cpu"]
-    assert cpu.models["bmshj2018-hyperprior"].settings.steps == 8000 and cpu.models["dvae"].settings.steps == 2000
+    cfg = _build(base, lambda p: p["train"]["budgets"]["cpu"]["models"]["bmshj2018-hyperprior"].update(steps=8000))
+    cpu = cfg.train.budgets["cpu"]
+    assert cpu.models["bmshj2018-hyperprior"].settings.steps == 8000
+    assert cpu.models["dvae"].settings.steps == cpu.defaults.steps != 8000
     assert cpu.models["dvae"].settings.lr == cpu.defaults.lr
 
 

@@ -151,6 +151,8 @@ def test_budget_entry_overrides_one_model():
 
     params = read_params(ROOT / "params.yaml")
     params["train"]["budget"] = "cpu"
+    params["train"]["budgets"]["cpu"]["defaults"]["steps"] = 2000
+    params["train"]["budgets"]["cpu"]["models"]["bmshj2018-hyperprior"]["steps"] = 8000
     cfg = build_config(params)
     hp, mm = TrainConfig.from_params(cfg, "bmshj2018-hyperprior", 1), TrainConfig.from_params(cfg, "mbt2018-mean", 1)
     assert hp.steps == 8000 and mm.steps == 2000 and hp.settings.lr == mm.settings.lr == 1e-3

@@ -95,6 +95,17 @@ def _hyper(model, z_strings, shape) -> Tuple[torch.Tensor, torch.Tensor]:
     return z_hat, model.h_s(z_hat)
 
 
+def _analyse(model, x: torch.Tensor):
+    """The encoder's part shared by both orders: the latent ``y`` = g_a(x), the hyper-latent
+    ``z`` = h_a(y), z's string (CompressAI's factorized entropy bottleneck) and the hyper
+    decoder's parameters h_s(z_hat) that condition every position of ``y``."""
+    y = model.g_a(x)
+    z = model.h_a(y)
+    z_strings = model.entropy_bottleneck.compress(z)
+    _, params = _hyper(model, z_strings, z.size()[-2:])
+    return y, z, z_strings, params
+
+
 # --- raster (CompressAI's bitstreams) ------------------------------------------------------
 
 
@@ -106,10 +117,7 @@ def compress_raster(model, x: torch.Tensor) -> Dict[str, object]:
     from ``CdfTables.indexes``."""
     from compressai.ans import BufferedRansEncoder
 
-    y = model.g_a(x)
-    z = model.h_a(y)
-    z_strings = model.entropy_bottleneck.compress(z)
-    _, params = _hyper(model, z_strings, z.size()[-2:])
+    y, z, z_strings, params = _analyse(model, x)
     tables = _tables(model)
     height, width = y.shape[2], y.shape[3]
     y_hat = F.pad(y, (PAD, PAD, PAD, PAD))
@@ -213,10 +221,7 @@ def compress_wavefront(model, x: torch.Tensor) -> Dict[str, object]:
     ``_encoder_side`` as ``compress_raster``."""
     from compressai.ans import BufferedRansEncoder
 
-    y = model.g_a(x)
-    z = model.h_a(y)
-    z_strings = model.entropy_bottleneck.compress(z)
-    _, params = _hyper(model, z_strings, z.size()[-2:])
+    y, z, z_strings, params = _analyse(model, x)
     tables = _tables(model)
     height, width = y.shape[2], y.shape[3]
     y_hat = torch.zeros((1, y.shape[1], height + 2 * PAD, width + 2 * PAD), device=y.device)

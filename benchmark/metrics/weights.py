@@ -177,6 +177,36 @@ def _packaged(spec: WeightFile) -> Optional[Path]:
     return p if p.is_file() else None
 
 
+def _local_copy(key: str, spec, explicit: Optional[PathLike], cache: Path) -> Optional[ResolvedWeights]:
+    """The weight file already on this machine, in :func:`resolve_weights`' order (an explicit
+    path, the package's own copy, the hub cache), or None; raises ``WeightsMissing`` for an
+    explicit path that is not a file or a cached file with the wrong SHA-256."""
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise WeightsMissing(key, f"metrics.weights.{key} is {p}, which is not a file", cache)
+        sha = sha256_file(p)
+        return ResolvedWeights(key, p, "explicit", sha, _matches(spec, sha))
+
+    packaged = _packaged(spec)
+    if packaged is not None:  # the package's own copy is what the package itself would use
+        sha = sha256_file(packaged)
+        return ResolvedWeights(key, packaged, "package", sha, _matches(spec, sha))
+
+    cached = cache / spec.file
+    if not cached.is_file():
+        return None
+    sha = sha256_file(cached)
+    if spec.sha256 is None or _matches(spec, sha):
+        return ResolvedWeights(key, cached, "cache", sha, spec.sha256 is not None)
+    raise WeightsMissing(
+        key,
+        f"the cached file {cached} has SHA-256 {sha}, not the published file's ({spec.sha256}...); "
+        "delete it (or give a path as metrics.weights." + key + " to use it anyway)",
+        cache,
+    )
+
+
 def resolve_weights(
     key: str,
     *,
@@ -209,30 +239,9 @@ def resolve_weights(
         raise unknown_name("weight file", key, WEIGHT_FILES, "metrics.weights")
     spec = WEIGHT_FILES[key]
     cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
-
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise WeightsMissing(key, f"metrics.weights.{key} is {p}, which is not a file", cache)
-        sha = sha256_file(p)
-        return ResolvedWeights(key, p, "explicit", sha, _matches(spec, sha))
-
-    packaged = _packaged(spec)
-    if packaged is not None:  # the package's own copy is what the package itself would use
-        sha = sha256_file(packaged)
-        return ResolvedWeights(key, packaged, "package", sha, _matches(spec, sha))
-
-    cached = cache / spec.file
-    if cached.is_file():
-        sha = sha256_file(cached)
-        if spec.sha256 is None or _matches(spec, sha):
-            return ResolvedWeights(key, cached, "cache", sha, spec.sha256 is not None)
-        raise WeightsMissing(
-            key,
-            f"the cached file {cached} has SHA-256 {sha}, not the published file's ({spec.sha256}...); "
-            "delete it (or give a path as metrics.weights." + key + " to use it anyway)",
-            cache,
-        )
+    local = _local_copy(key, spec, explicit, cache)
+    if local is not None:
+        return local
 
     src = mirror_path(spec.url, mirror) if mirror is not None else None
     in_mirror = src is not None and src.is_file()
@@ -247,7 +256,7 @@ def resolve_weights(
 
     origin = "mirror" if in_mirror else "network"
     try:
-        path = fetch_url(spec.url, cached, mirror=mirror, verify=verify, retries=1, timeout=30.0)
+        path = fetch_url(spec.url, cache / spec.file, mirror=mirror, verify=verify, retries=1, timeout=30.0)
     except DownloadError as e:
         why = str(e).removeprefix(f"{spec.url}: ")
         if in_mirror:

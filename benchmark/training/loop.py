@@ -327,18 +327,7 @@ def train(
         bar.close()
     model = finalize_for_coding(run.model)
     _write_log(log_path, run.rows)
-    return save_checkpoint(
-        out_path,
-        {
-            "arch": cfg.arch,
-            "size": dict(cfg.size),
-            "lmbda": cfg.lmbda,
-            "step": run.step,
-            "state_dict": model.state_dict(),
-            "coder_ready": True,
-            "train_config": cfg.record(),
-            "train_images_sha256": list(train_image_hashes),
-            "train_seconds": run.elapsed,
-            **(meta or {}),
-        },
-    )
+    record = {"arch": cfg.arch, "size": dict(cfg.size), "lmbda": cfg.lmbda, "step": run.step, "state_dict": model.state_dict(),
+              "coder_ready": True, "train_config": cfg.record(), "train_images_sha256": list(train_image_hashes),
+              "train_seconds": run.elapsed}
+    return save_checkpoint(out_path, {**record, **(meta or {})})
