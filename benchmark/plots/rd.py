@@ -21,10 +21,12 @@ X_LABEL = "Rate [bpp]"
 FIGSIZE_IN = (6.0, 4.2)
 MAX_LEGEND_INSIDE = 8  # more entries than this: legend goes outside, right of the axes
 
-# Styles: our codecs take tab10 colours in the order given; a published curve of the same codec
+# Styles: our codecs take colours in the order given; a published curve of the same codec
 # (``counterparts``) shares its codec's colour and marker; other published curves take the next
-# unused colours.
-_COLOURS = list(matplotlib.colormaps["tab10"].colors)
+# unused colours. tab10, then ten hues that none of tab10's resembles (a Kodak figure has 12 of
+# our codecs and more published curves: a 10-colour cycle gave two codecs the same colour).
+_EXTRA_COLOURS = ["#000000", "#b8860b", "#000080", "#008080", "#800000", "#32cd32", "#ff00ff", "#4b0082", "#ff7f50", "#556b2f"]
+_COLOURS = list(matplotlib.colormaps["tab10"].colors) + [matplotlib.colors.to_rgb(c) for c in _EXTRA_COLOURS]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
@@ -36,21 +38,22 @@ def styles_for(
     Our names get slots 0, 1, ... in the order given (so a codec keeps its style across
     figures of one run); a reference whose name (case-insensitive) is ``counterparts[codec]``
     for one of our codecs shares that codec's slot; the other references get the next slots,
-    in sorted order. Slot i is tab10 colour i % 10 and marker i % 8: pairs stay unique for 40
-    curves, and neighbouring curves differ in marker too (grayscale print).
+    in sorted order. Slot i is colour i % 20 (tab10, then ten other hues) and marker i % 8:
+    pairs stay unique for 40 curves, and neighbouring curves differ in marker too (grayscale
+    print).
     """
     counterparts = {k: v.lower() for k, v in (counterparts or {}).items()}
     out: Dict[Tuple[str, bool], Tuple[tuple, str]] = {}
     slot = 0
     for name in dict.fromkeys(ours):
-        out[(name, False)] = (_COLOURS[slot % 10], _MARKERS[slot % len(_MARKERS)])
+        out[(name, False)] = (_COLOURS[slot % len(_COLOURS)], _MARKERS[slot % len(_MARKERS)])
         slot += 1
     by_published = {v: out[(k, False)] for k, v in counterparts.items() if (k, False) in out}
     for name in sorted(set(references), key=str.lower):
         if name.lower() in by_published:
             out[(name, True)] = by_published[name.lower()]
         else:
-            out[(name, True)] = (_COLOURS[slot % 10], _MARKERS[slot % len(_MARKERS)])
+            out[(name, True)] = (_COLOURS[slot % len(_COLOURS)], _MARKERS[slot % len(_MARKERS)])
             slot += 1
     return out
 
