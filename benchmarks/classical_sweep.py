@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _params import write_params  # noqa: E402  (benchmarks/_params.py, beside this script)
+
 QUALITIES = {"jpeg": list(range(5, 100, 5)), "webp": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]}
 BENCH_OPTIONS = {"jpeg": {"subsampling": "4:2:0"}, "webp": {"method": 4}}  # Pillow's defaults, as bench uses them
 
@@ -39,19 +41,12 @@ def _timed(cmd, **kw):
 
 
 def _params(tmp: Path, codecs) -> Path:
-    from ruamel.yaml import YAML
+    def change(p):
+        for c in codecs:
+            p["codecs"][c].update(rate_points=QUALITIES[c], options=BENCH_OPTIONS[c])
+        p["evaluate"].update(codecs=list(codecs), learned=[], variants=[])
 
-    from benchmark.config import read_params
-
-    p = read_params(ROOT / "params.yaml")
-    for c in codecs:
-        p["codecs"][c].update(rate_points=QUALITIES[c], options=BENCH_OPTIONS[c])
-    p["evaluate"].update(codecs=list(codecs), learned=[], variants=[])
-    p["metrics"]["perceptual"] = []
-    path = tmp / "params.yaml"
-    with open(path, "w") as f:
-        YAML(typ="safe", pure=True).dump(p, f)
-    return path
+    return write_params(tmp, change)
 
 
 def main(argv=None) -> int:

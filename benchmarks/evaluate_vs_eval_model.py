@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _params import write_params  # noqa: E402  (benchmarks/_params.py, beside this script)
+
 
 def _timed(cmd, **kw):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -40,20 +42,13 @@ def _timed(cmd, **kw):
 
 
 def _params(tmp: Path, model: str, quality: int, order: str) -> Path:
-    from ruamel.yaml import YAML
+    def change(p):
+        p["codecs"]["bench"] = {"codec": "learned", "rate_points": [quality], "options": {"model": model, "order": order}}
+        p["train"]["qualities"] = sorted(set(p["train"]["qualities"]) | {quality})
+        p["evaluate"].update(codecs=[], learned=[], variants=["bench"])
+        p["report"]["anchor"] = "bench"
 
-    from benchmark.config import read_params
-
-    p = read_params(ROOT / "params.yaml")
-    p["codecs"]["bench"] = {"codec": "learned", "rate_points": [quality], "options": {"model": model, "order": order}}
-    p["train"]["qualities"] = sorted(set(p["train"]["qualities"]) | {quality})
-    p["evaluate"].update(codecs=[], learned=[], variants=["bench"])
-    p["report"]["anchor"] = "bench"
-    p["metrics"]["perceptual"] = []
-    path = tmp / "params.yaml"
-    with open(path, "w") as f:
-        YAML(typ="safe", pure=True).dump(p, f)
-    return path
+    return write_params(tmp, change)
 
 
 def main(argv=None) -> int:
