@@ -55,7 +55,7 @@ def project(tmp_path_factory):
     p["train"]["qualities"] = [2, 6]
     quick = p["train"]["budgets"]["quick"]
     quick["models"]["bmshj2018-hyperprior"]["size"] = {"N": 16, "M": 24}
-    quick["models"]["qres-vae"]["size"] = {"N": 8, "Z": 4, "E": 1}
+    quick["models"]["qres-vae"]["size"] = {"ch": 4}
     quick["defaults"].update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
     p["evaluate"]["learned"] = ["bmshj2018-hyperprior", "qres-vae"]
     p["samples"].update(models=["qres-vae"], quality=2, n=4)

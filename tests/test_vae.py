@@ -1,10 +1,11 @@
-"""Discretized VAEs (benchmark/models/vae.py): the prior's mass, coding against the estimated
-rate, bit-exact decode in another process, odd image sizes, corruption, samples.
+"""Discretized VAEs: the prior's mass, coding against the estimated rate, bit-exact decode in
+another process, odd image sizes, corruption, samples.
 
-Models: the single-layer ``dvae`` (N=32, M=48) and the hierarchical ``qres-vae`` (N=8, Z=4,
-E=1: all 12 latent layers, narrow), trained with the project's training loop for STEPS steps on
-64x64 crops of scikit-image's immunohistochemistry photo (not an evaluation image), so that the
-latents are not all zero and the prior is not the initial one.
+Models: the single-layer ``dvae`` (benchmark/models/vae.py, N=32, M=48) and the hierarchical
+``qres-vae`` (the official QRes-VAE of benchmark/models/qres.py, qres34m structure at ch=8: all
+12 latent layers and the full encoder depth, narrow), trained with the project's training loop
+for STEPS steps on 64x64 crops of scikit-image's immunohistochemistry photo (not an evaluation
+image), so that the latents are not all zero and the prior is not the initial one.
 """
 
 import subprocess
@@ -26,7 +27,7 @@ from benchmark.models.specs import ARCHITECTURES, build_model
 from benchmark.models.vae import MASS_BOUND, discretized_gaussian_mass, parameter_count
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"dvae": {"N": 32, "M": 48}, "qres-vae": {"N": 8, "Z": 4, "E": 1}}
+SIZES = {"dvae": {"N": 32, "M": 48}, "qres-vae": {"ch": 8}}
 STEPS = 60
 # Odd sizes: not multiples of 64 (the codec pads and crops).
 CROPS = {"astronaut": (201, 299), "coffee": (173, 187)}
@@ -104,12 +105,25 @@ def test_discretized_gaussian_mass_matches_the_cdf_difference_and_compressai():
 
 
 def test_registered_with_paper_sizes():
-    """Both are in the registry; the paper size of the hierarchical model is near qres34m
-    (about 34M parameters; ours: 33.1M), with 12 latent layers at strides 64..4 (1, 2, 3, 3, 3)."""
-    assert {"dvae", "qres-vae"} <= set(ARCHITECTURES.names())
-    paper = build_model("qres-vae", ARCHITECTURES.get("qres-vae").paper_sizes[4])
-    assert 30e6 < parameter_count(paper) < 36e6
-    assert paper.layer_stride == [64, 32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4]
+    """Both are in the registry; the paper size of the hierarchical model is qres34m itself
+    (34,036,602 parameters, the same state_dict keys and shapes), with 12 latent layers of 16, 14,
+    14, 12, 12, 12, 10, 10, 10, 8, 8, 8 channels at strides 64, 32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4;
+    the published qres34m and qres17m are registered as fixed architectures."""
+    assert {"dvae", "qres-vae", "qres34m", "qres17m"} <= set(ARCHITECTURES.names())
+    assert ARCHITECTURES.get("qres-vae").size_args == ("ch",)
+    assert ARCHITECTURES.get("qres34m").size_args == ARCHITECTURES.get("qres17m").size_args == ()
+    with torch.device("meta"):
+        paper = build_model("qres-vae", ARCHITECTURES.get("qres-vae").paper_sizes[4])
+        zoo = build_model("qres34m", {})
+    assert parameter_count(paper) == 34_036_602
+    assert [(k, v.shape) for k, v in paper.state_dict().items()] == [(k, v.shape) for k, v in zoo.state_dict().items()]
+    assert [b.zdim for b in paper.latent_blocks] == [16, 14, 14, 12, 12, 12, 10, 10, 10, 8, 8, 8]
+    narrow = build_model("qres-vae", {"ch": 4}).eval()  # the strides do not depend on the width
+    with torch.no_grad():
+        heights = [st["z"].shape[2] for st in narrow(torch.zeros(1, 3, 128, 192))["layers"]]
+    assert [128 // h for h in heights] == [64, 32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4]
+    with pytest.raises(ValueError, match="at least 4"):
+        build_model("qres-vae", {"ch": 3})
     hyper = build_model("bmshj2018-hyperprior", {"N": 128, "M": 192})
     single = build_model("dvae", {"N": 128, "M": 192})
     # the single-layer model has the hyperprior baseline's transforms (minus the hyperprior)
@@ -197,7 +211,7 @@ def test_checkpoint_keeps_the_coding_tables(work):
     assert m.coding_mean.dtype == torch.float64 and m.coding_mean.numel() == 48
     assert meta["arch"] == "dvae"
     q, _ = load_model(work / "models" / "qres-vae" / "q3.pt")
-    assert q.gaussian_conditional._quantized_cdf.numel() > 0
+    assert all(b.discrete_gaussian._quantized_cdf.shape == (64, 249) for b in q.latent_blocks)
 
 
 # ---- samples ------------------------------------------------------------------------------
@@ -217,17 +231,14 @@ def test_samples_continuous_and_integer_latents(work):
         model.sample(1, 65, 64, integer=True)
 
 
-def test_integer_samples_have_integer_offsets_from_the_prior_mean():
-    """With integer latents every z − μ is an integer (a draw of the discretized Gaussian)."""
-    torch.manual_seed(0)
-    model = build_model("qres-vae", SIZES["qres-vae"]).eval()
-    for p in model.parameters():  # a non-trivial prior
-        p.data.add_(torch.randn_like(p) * 0.05)
-    means, latents = [], []
-    for block in model.latents:
+def _record_sample(model, integer, seed=1, temperature=1.0):
+    """(prior means pm, prior scales pv, latents z) of each of the 12 blocks while sampling."""
+    means, scales, latents = [], [], []
+    for block in model.latent_blocks:
         def prior_params(feature, _orig=block.prior_params):
             out = _orig(feature)
             means.append(out[1])
+            scales.append(out[3])
             return out
 
         def finish(feature, z, _orig=block.finish):
@@ -235,12 +246,29 @@ def test_integer_samples_have_integer_offsets_from_the_prior_mean():
             return _orig(feature, z)
 
         block.prior_params, block.finish = prior_params, finish
-    model.sample(2, 64, 64, integer=True, seed=1)
+    model.sample(2, 64, 64, integer=integer, seed=seed, temperature=temperature)
+    for block in model.latent_blocks:
+        del block.prior_params, block.finish
+    return means, scales, latents
+
+
+def test_integer_samples_have_integer_offsets_from_the_prior_mean():
+    """With integer latents every z − μ is an integer (a draw of the discretized Gaussian); with
+    continuous ones z = μ + τ·σ·ε, the same ε (same seed) as the integer ones."""
+    torch.manual_seed(0)
+    model = build_model("qres-vae", SIZES["qres-vae"]).eval()
+    for p in model.parameters():  # a non-trivial prior
+        p.data.add_(torch.randn_like(p) * 0.05)
+    means, scales, latents = _record_sample(model, integer=True)
     assert len(latents) == len(means) == 12
     assert any(float((z - mu).abs().max()) >= 1 for z, mu in zip(latents, means))
     for z, mu in zip(latents, means):
         d = z - mu
         assert torch.allclose(d, d.round(), atol=1e-4)
+    means, scales, latents = _record_sample(model, integer=False, temperature=0.5)
+    g = torch.Generator().manual_seed(1)
+    eps = torch.randn(means[0].shape, generator=g)  # the first block's ε (nothing else drawn before it)
+    assert torch.allclose(latents[0], means[0] + 0.5 * scales[0] * eps, atol=1e-6)
 
 
 def test_samples_stage_writes_the_figure_and_refuses_single_layer(work, tmp_path, params_file):

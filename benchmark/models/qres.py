@@ -49,8 +49,8 @@ from benchmark._torchvision_compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()  # compressai imports torchvision
 
-from compressai.entropy_models import GaussianConditional
-from compressai.models.base import CompressionModel
+from compressai.entropy_models import GaussianConditional  # noqa: E402
+from compressai.models.base import CompressionModel  # noqa: E402
 
 MAX_STRIDE = 64  # the coarsest latent is at H/64, W/64; H and W must be multiples of it
 SCALE_BOUND = 0.11  # lower bound on the prior scale in the rate and the coder (GaussianConditional default)
@@ -277,16 +277,25 @@ class OfficialQResVAE(CompressionModel):
 
     CompressAI contract (``x``: float32 (N, 3, H, W) RGB in [0, 1], H and W multiples of 64):
 
-    - ``forward(x)`` -> ``x_hat`` (N, 3, H, W) in [0, 1] (``clamp(x_hat_pm1, -1, 1)·½ + ½``),
+    - ``forward(x)`` -> ``x_hat`` (N, 3, H, W) on the [0, 1] scale, **not clamped**
+      (``x_hat_pm1·½ + ½``, as CompressAI's models return ``g_s(y_hat)``; ``x_hat.clamp(0, 1)``
+      is bit for bit the official reconstruction ``clamp(x_hat_pm1, -1, 1)·½ + ½``),
       ``likelihoods`` ``{"z1": ..., "z12": ...}`` (top-down order, P per latent element, in
       [1e-9, 1]), ``x_hat_pm1`` (the decoder output, unclamped, [-1, 1] scale) and ``layers``
       (per latent block the dict of :meth:`QLatentBlockX.forward`); :meth:`rate_distortion` gives
-      the official loss and statistics from it (train with that: ``x_hat`` is clamped, so its
-      gradient is zero where the decoder output leaves [-1, 1]);
+      the official loss and statistics from it;
+    - training with the project's loop (``benchmark.training.loop.rd_loss``:
+      ``λ·255²·MSE(x_hat, x) + bpp``) is the official objective ``R + lmb·MSE_pm1`` times
+      3/ln 2 when ``λ = 12·lmb / (ln 2·255²)`` (:func:`lmb_to_compressai_lambda`): MSE on [0, 1]
+      of the unclamped ``x_hat`` is ``MSE_pm1 / 4`` and bpp = ``R·3/ln 2``; same gradients up to
+      that factor;
+    - ``aux_loss()``: a zero tensor (no entropy bottleneck, nothing for an auxiliary optimizer);
     - ``update(force=...)``: fills every block's coder tables with :func:`coding_scale_table`;
     - ``compress(x)`` -> ``{"strings": [12 lists of N bytes], "shape": (H/64, W/64)}``;
+      :meth:`compress_verbose` also returns the estimate and the reconstruction of the same pass;
     - ``decompress(strings, shape)`` -> ``{"x_hat": (N, 3, H, W) in [0, 1]}``, the forward
-      reconstruction (test mode) bit for bit.
+      reconstruction (test mode, clamped) bit for bit;
+    - :meth:`sample`: unconditional samples from the prior, top-down.
     """
 
     max_stride = MAX_STRIDE
@@ -371,7 +380,7 @@ class OfficialQResVAE(CompressionModel):
 
         x_hat = self._top_down(features, x.shape[0], coarsest.shape[2:], choose)
         return {
-            "x_hat": self.postprocess(x_hat),
+            "x_hat": x_hat * 0.5 + 0.5,  # unclamped; clamp(0, 1) of it == postprocess(x_hat) bit for bit
             "likelihoods": {f"z{i + 1}": s["likelihood"] for i, s in enumerate(layers)},
             "x_hat_pm1": x_hat,
             "layers": layers,
@@ -418,21 +427,30 @@ class OfficialQResVAE(CompressionModel):
         """x: float32 (N, 3, H, W) in [0, 1] -> ``strings`` (12 lists of N ``bytes``, top-down; the
         reference's bytes) and ``shape`` (H/64, W/64). The reference's ``compress`` gives the
         coarsest feature's full shape (N, C, H/64, W/64) instead (what its ``compress_file`` pickles)."""
+        out = self.compress_verbose(x)
+        return {"strings": out["strings"], "shape": out["shape"]}
+
+    def compress_verbose(self, x: torch.Tensor) -> dict[str, object]:
+        """:meth:`compress`, plus what the encoder knows from the same pass: ``likelihoods``
+        (``{"z1": ..., "z12": ...}``, P of each coded latent element, as ``forward`` in eval mode
+        gives them) and ``x_hat`` (N, 3, H, W) in [0, 1], the reconstruction a correct decoder
+        produces (``decompress`` of the strings, bit for bit)."""
         self._check_input(x)
         features = self.encoder(self.preprocess(x))
         shape = tuple(int(s) for s in features[min(features)].shape[2:])
         strings: list[list[bytes]] = []
+        likelihoods: dict[str, torch.Tensor] = {}
 
         def choose(i, block, feature, enc):
             gc = block.discrete_gaussian
             f, pm, _, pv = block.prior_params(feature)
             qm = block.posterior_mean(f, enc)
             strings.append(gc.compress(qm, gc.build_indexes(pv), means=pm))
-            z = gc.dequantize(gc.quantize(qm, "symbols", pm), pm)  # what the decoder gets
+            z, likelihoods[f"z{i + 1}"] = gc(qm, pv, means=pm, training=False)  # z = round(qm - pm) + pm: what the decoder gets
             return block.finish(f, z)
 
-        self._top_down(features, x.shape[0], shape, choose)
-        return {"strings": strings, "shape": shape}
+        x_hat = self._top_down(features, x.shape[0], shape, choose)
+        return {"strings": strings, "shape": shape, "likelihoods": likelihoods, "x_hat": self.postprocess(x_hat)}
 
     def decompress(self, strings: Sequence[Sequence[bytes]], shape: Sequence[int]) -> dict[str, torch.Tensor]:
         """Decode top-down: ``strings`` as :meth:`compress` gives them, ``shape`` (h, w) of the
@@ -452,6 +470,40 @@ class OfficialQResVAE(CompressionModel):
 
         x_hat = self._top_down(None, batch, shape, choose)
         return {"x_hat": self.postprocess(x_hat)}
+
+    def aux_loss(self) -> torch.Tensor:
+        """Zero (a float32 scalar tensor on the model's device): the model has no entropy
+        bottleneck, so the training loop's auxiliary optimizer has nothing to fit."""
+        return torch.zeros((), device=self.decoder.bias.device)
+
+    # -- generation --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int, height: int, width: int, *, integer: bool, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+        """Unconditional samples: every latent drawn from its prior top-down, then decoded.
+
+        Continuous latents ``z = pm + τ·pv·ε`` (the reference's prior sampling, ``pv`` the prior
+        scale as the network outputs it); integer latents ``z = pm + round(τ·max(pv, 0.11)·ε)``, a
+        draw of the discretized Gaussian the coder uses when τ = 1 (``z - pm`` an integer, as
+        every coded latent). ε ~ N(0, 1) from a CPU ``torch.Generator`` seeded with ``seed``, so
+        both kinds use the same ε. ``height``/``width``: positive multiples of 64 (px).
+        Returns float32 (n, 3, height, width) in [0, 1]. Raises ``ValueError`` for other sizes.
+        """
+        if height <= 0 or width <= 0 or height % MAX_STRIDE or width % MAX_STRIDE:
+            raise ValueError(f"QRes-VAE sample: height and width must be positive multiples of 64, got {height}x{width}")
+        g = torch.Generator().manual_seed(int(seed))
+        device = self.decoder.bias.device
+
+        def choose(i, block, feature, enc):
+            f, pm, _, pv = block.prior_params(feature)
+            eps = torch.randn(pm.shape, generator=g).to(device)
+            if integer:
+                z = pm + torch.round(temperature * pv.clamp_min(SCALE_BOUND) * eps)
+            else:
+                z = pm + temperature * pv * eps
+            return block.finish(f, z)
+
+        return self.postprocess(self._top_down(None, n, (height // MAX_STRIDE, width // MAX_STRIDE), choose))
 
 
 # ---- builders --------------------------------------------------------------------------------
@@ -578,6 +630,18 @@ def qres17m(lmb: float | None = None) -> OfficialQResVAE:
     return build_qres17m_structure(lmb=lmb)
 
 
+def qres_vae(ch: int = 96) -> OfficialQResVAE:
+    """The project's trainable ``qres-vae``: the qres34m structure (ImageNet pre-processing, the
+    latent channels 16, 14,14, 12×3, 10×3, 8×3, encoder depths 6, 6, 6, 4, 2) at width ``ch``
+    (feature widths 2·ch at stride 4, 4·ch at strides 8..64). ``ch=96`` is qres34m itself
+    (34,036,602 parameters); ``ch=20``: 1,607,915 (the CPU budgets'); ``ch=16``: 1,055,542.
+    ``ch`` must be at least 4 (``z_proj`` is ``int(0.25·2ch) // 2`` channels wide at stride 4);
+    a ``ValueError`` otherwise."""
+    if int(ch) < 4:
+        raise ValueError(f"qres-vae: ch must be at least 4 (the narrowest z_proj has ch // 4 channels), got {ch}")
+    return build_qres34m_structure(ch=int(ch))
+
+
 __all__ = [
     "LIKELIHOOD_BOUND",
     "MAX_STRIDE",
@@ -599,4 +663,5 @@ __all__ = [
     "patch_upsample",
     "qres17m",
     "qres34m",
+    "qres_vae",
 ]

@@ -1,4 +1,4 @@
-"""Architecture registry: name -> constructor, channel arguments, paper, CompressAI zoo name."""
+"""Architecture registry: name -> constructor, channel arguments, paper, CompressAI zoo name, padding."""
 
 from __future__ import annotations
 
@@ -18,22 +18,34 @@ class ModelSpec:
     weights for it (None: none published). ``paper_sizes`` are the published channel counts per
     zoo quality (1..8), used by the ``paper`` budget. ``coders``: packages besides CompressAI
     whose entropy coder writes its bitstreams (recorded in the ``codec_library`` column).
+    ``padding``: how the ``learned`` codec brings an image to a multiple of 64 px before
+    ``compress`` and crops the reconstruction back (one of ``PADDINGS``): ``zeros-centred``,
+    zeros on all sides, centred (CompressAI's ``eval_model``, ``compressai.ops.compute_padding``),
+    or ``replicate-bottom-right``, the edge pixels replicated to the right and bottom (the
+    QRes-VAE authors' ``compress_file``); the decoder crops the same way.
     """
 
     name: str
-    factory: Callable[[], type]
+    factory: Callable[[], Callable[..., Any]]
     size_args: Tuple[str, ...]
     paper: str
     zoo: Optional[str] = None
     paper_sizes: Optional[Dict[int, Dict[str, int]]] = None
     coders: Tuple[str, ...] = ()
+    padding: str = "zeros-centred"
+
+    def __post_init__(self) -> None:
+        if self.padding not in PADDINGS:
+            raise ValueError(f"model {self.name!r}: padding {self.padding!r} is not one of {PADDINGS}")
 
     def build(self, **size: int):
-        """Instantiate with channel counts ``size`` (keys must be exactly ``size_args``)."""
+        """Instantiate with channel counts ``size`` (keys must be exactly ``size_args``; none for a fixed architecture)."""
         if set(size) != set(self.size_args):
             raise ValueError(f"model {self.name!r} takes sizes {list(self.size_args)}, got {sorted(size)}")
         return self.factory()(**size)
 
+
+PADDINGS = ("zeros-centred", "replicate-bottom-right")
 
 ARCHITECTURES: Registry[ModelSpec] = Registry("model architecture")
 
@@ -120,15 +132,30 @@ ARCHITECTURES.register("dvae")(
         coders=("constriction",),
     )
 )
-ARCHITECTURES.register("qres-vae")(
-    ModelSpec(
-        "qres-vae",
-        _local("QResVAE"),
-        ("N", "Z", "E"),
-        "Duan et al., Lossy image compression with quantized hierarchical VAEs, WACV 2023 (QRes-VAE, 12 latent layers)",
-        paper_sizes={q: {"N": 96, "Z": 16, "E": 6} for q in range(1, 9)},
+
+
+def _qres(fn_name: str) -> Callable[[], Callable[..., Any]]:
+    def factory() -> Callable[..., Any]:
+        from benchmark.models import qres
+
+        return getattr(qres, fn_name)
+
+    return factory
+
+
+# QRes-VAE (benchmark/models/qres.py): the authors' architecture and state_dict layout. `qres-vae`
+# is the one trained here (the qres34m structure at width `ch`); `qres34m` and `qres17m` are the
+# published models, fixed, for their pretrained weights (benchmark/models/published.py).
+_QRES_PAPER = "Duan et al., Lossy image compression with quantized hierarchical VAEs, WACV 2023"
+for _name, _fn, _args, _paper, _paper_sizes in [
+    ("qres-vae", "qres_vae", ("ch",), f"{_QRES_PAPER} (QRes-VAE, qres34m structure at width ch)", {"ch": 96}),
+    ("qres34m", "qres34m", (), f"{_QRES_PAPER} (QRes-VAE qres34m, ImageNet-trained, 34.0M parameters)", {}),
+    ("qres17m", "qres17m", (), f"{_QRES_PAPER} (QRes-VAE qres17m, CelebA-trained, 16.7M parameters)", {}),
+]:
+    ARCHITECTURES.register(_name)(
+        ModelSpec(_name, _qres(_fn), _args, _paper, paper_sizes={q: dict(_paper_sizes) for q in range(1, 9)},
+                  padding="replicate-bottom-right")
     )
-)
 
 
 def build_model(arch: str, size: Dict[str, Any]):

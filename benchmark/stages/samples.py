@@ -2,7 +2,7 @@
 
 Draws ``samples.n`` samples of ``samples.size`` x ``samples.size`` pixels from the prior of the
 checkpoint, top-down, once with continuous latents and once with integer latents from the same
-seed (:meth:`benchmark.models.vae.QResVAE.sample`), and writes the figure
+seed (:meth:`benchmark.models.qres.OfficialQResVAE.sample`), and writes the figure
 (:func:`benchmark.plots.samples.plot_samples`) as PNG and PDF. The model must have a ``sample``
 method (the hierarchical model); others are refused with a ``ConfigError``.
 """
