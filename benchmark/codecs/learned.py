@@ -78,11 +78,16 @@ def _compress_observed(model, x) -> Tuple[Dict[str, Any], float, Any]:
     produces: the likelihoods of the model's forward pass in eval mode, under the scales (and
     means) the decoder will compute, and ``g_s(y_hat)`` clamped to [0, 1], where ``y_hat`` is the
     quantized latent exactly as the decoder dequantizes it. For CompressAI's FactorizedPrior,
-    ScaleHyperprior and MeanScaleHyperprior; any other model gets one forward pass in eval mode,
-    whose ``x_hat`` its decoder must reproduce (the discretized VAEs: they quantize alike)."""
+    ScaleHyperprior and MeanScaleHyperprior; a model with ``compress_verbose`` (QRes-VAE) returns
+    ``strings``, ``shape``, ``likelihoods`` and ``x_hat`` from one pass itself; any other model
+    gets one forward pass in eval mode, whose ``x_hat`` its decoder must reproduce (``dvae``)."""
     import torch
     from compressai.models import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
 
+    if hasattr(model, "compress_verbose"):  # the model reports both from its own encoder pass (QRes-VAE)
+        out = model.compress_verbose(x)
+        bits = sum(float(-torch.log2(v.double()).sum()) for v in out["likelihoods"].values())
+        return {"strings": out["strings"], "shape": out["shape"]}, bits, out["x_hat"].clamp(0, 1)
     if not isinstance(model, (FactorizedPrior, ScaleHyperprior)):
         fwd = model(x)
         bits = sum(float(-torch.log2(v.double()).sum()) for v in fwd["likelihoods"].values())
@@ -128,8 +133,11 @@ class LearnedCodec(Codec):
     what CompressAI's ``eval_model`` reports.
 
     Encode: uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] (``v / 255``, as torchvision's
-    ``ToTensor``), zero-padded to multiples of 64, centred, as ``eval_model`` does
-    (``compressai.ops.compute_padding`` and ``F.pad(mode="constant", value=0)``), then
+    ``ToTensor``), padded to multiples of 64 as the architecture's ``ModelSpec.padding`` says:
+    ``zeros-centred`` (CompressAI's models), zeros around the image, centred, as ``eval_model``
+    does (``compressai.ops.compute_padding`` and ``F.pad(mode="constant", value=0)``), or
+    ``replicate-bottom-right`` (QRes-VAE), the last row and column repeated to the bottom and right,
+    as the QRes-VAE authors' ``compress_file`` does (``F.pad(mode="replicate")``); then
     ``model.compress`` under ``torch.no_grad()`` (a context model: ``autoregressive.compress`` in
     the chosen order).
 
@@ -141,8 +149,9 @@ class LearnedCodec(Codec):
 
     Decode uses only the bytes and the checkpoint the container names (by quality; its model id
     must match the checkpoint's): ``model.decompress(strings, shape)`` (a context model:
-    ``autoregressive.decompress`` in the container's order), the padding cropped,
-    clamped to [0, 1], ``round(255 x)`` to uint8 (H, W, 3). It never sees the original.
+    ``autoregressive.decompress`` in the container's order), the padding cropped (the same
+    ``padding`` as the encoder's: the architecture is the checkpoint's), clamped to [0, 1],
+    ``round(255 x)`` to uint8 (H, W, 3). It never sees the original.
 
     Loaded models are cached per instance and dropped when pickled (a pickled codec reloads its
     checkpoints lazily). The entropy-coder tables come from the checkpoint; they are never
@@ -232,12 +241,33 @@ class LearnedCodec(Codec):
         x = torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1).to(torch.float32).div(255)
         return x[None].to(self.options["device"])
 
-    def _padded(self, image: np.ndarray):
-        """The (1, 3, H', W') float32 input in [0, 1], H' and W' multiples of 64, zero-padded."""
-        _, F, compute_padding = _import_torch()
+    @staticmethod
+    def _padding(meta: Dict[str, Any]) -> str:
+        """The padding of the checkpoint's architecture (``ModelSpec.padding``)."""
+        from benchmark.models.specs import ARCHITECTURES
+
+        return ARCHITECTURES.get(meta["arch"]).padding
+
+    @staticmethod
+    def _pads(height: int, width: int, padding: str) -> Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]:
+        """(pad, unpad) for ``F.pad`` (left, right, top, bottom) from ``height`` x ``width`` to
+        multiples of 64 and back: centred for ``zeros-centred`` (``compute_padding``), all at the
+        right and bottom for ``replicate-bottom-right``."""
+        _, _, compute_padding = _import_torch()
+        if padding == "zeros-centred":
+            return compute_padding(height, width, min_div=PAD_MULTIPLE)
+        right, bottom = -width % PAD_MULTIPLE, -height % PAD_MULTIPLE
+        return (0, right, 0, bottom), (0, -right, 0, -bottom)
+
+    def _padded(self, image: np.ndarray, padding: str = "zeros-centred"):
+        """The (1, 3, H', W') float32 input in [0, 1], H' and W' multiples of 64, padded as
+        ``padding`` says (``ModelSpec.padding``)."""
+        _, F, _ = _import_torch()
         x = self._to_tensor(image)
-        pad, _ = compute_padding(x.shape[2], x.shape[3], min_div=PAD_MULTIPLE)
-        return F.pad(x, pad, mode="constant", value=0)
+        pad, _ = self._pads(x.shape[2], x.shape[3], padding)
+        if padding == "zeros-centred":
+            return F.pad(x, pad, mode="constant", value=0)
+        return F.pad(x, pad, mode="replicate") if any(pad) else x
 
     def _compress(self, image: np.ndarray, rate_point: float, verbose: bool) -> Tuple[bytes, Optional[float], Any]:
         """(container bytes, estimated bits, expected reconstruction (1, 3, H', W') in [0, 1]);
@@ -248,7 +278,7 @@ class LearnedCodec(Codec):
         from benchmark.models.checkpoint import model_id
 
         model, meta = self.load(rate_point)
-        x = self._padded(image)
+        x = self._padded(image, self._padding(meta))
         ar = is_autoregressive(model)
         order = self.options["order"] if ar else "raster"
         bits = expected = None
@@ -288,15 +318,18 @@ class LearnedCodec(Codec):
         t0 = time.perf_counter()
         data, bits, expected = self._compress(image, rate_point, verbose=True)
         encode_s = time.perf_counter() - t0
-        rec_sha = pixel_sha256(self._to_image(expected, image.shape[0], image.shape[1])) if self.options["decode_check"] else None
+        padding = self._padding(self.load(rate_point)[1])
+        rec_sha = None
+        if self.options["decode_check"]:
+            rec_sha = pixel_sha256(self._to_image(expected, image.shape[0], image.shape[1], padding))
         return Encoded(data, reconstruction_sha256=rec_sha, estimated_bits=bits, encode_s=encode_s)
 
-    def _to_image(self, x_hat, height: int, width: int) -> np.ndarray:
+    def _to_image(self, x_hat, height: int, width: int, padding: str = "zeros-centred") -> np.ndarray:
         """The padded (1, 3, H', W') reconstruction in [0, 1] cropped to ``height`` x ``width``
-        and rounded to a uint8 (H, W, 3) image, as ``decode`` does. Raises ``CodecError`` for a
-        shape that does not crop to the image."""
-        torch, F, compute_padding = _import_torch()
-        _, unpad = compute_padding(height, width, min_div=PAD_MULTIPLE)
+        (where ``padding`` put the image) and rounded to a uint8 (H, W, 3) image, as ``decode``
+        does. Raises ``CodecError`` for a shape that does not crop to the image."""
+        torch, F, _ = _import_torch()
+        _, unpad = self._pads(height, width, padding)
         x_hat = F.pad(x_hat, unpad)
         if tuple(x_hat.shape) != (1, 3, height, width):
             raise CodecError(f"learned: decoded {tuple(x_hat.shape)}, expected (1, 3, {height}, {width})")
@@ -332,7 +365,7 @@ class LearnedCodec(Codec):
                     x_hat = model.decompress(strings, torch.Size(c.shape))["x_hat"]
         except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as e:
             raise CodecError(f"learned: decompress failed: {type(e).__name__}: {e}") from e
-        return self._to_image(x_hat, c.height, c.width)
+        return self._to_image(x_hat, c.height, c.width, self._padding(meta))
 
     @staticmethod
     def strings_bpp(data: bytes) -> float:
@@ -351,7 +384,11 @@ class LearnedCodec(Codec):
     def library_version(self) -> str:
         """The packages that code the bytes of the models loaded so far: CompressAI (layers and
         its rANS coder), plus each architecture's own entropy coder (``ModelSpec.coders``, e.g.
-        constriction for dvae), then torch."""
+        constriction for dvae), then torch; then, for checkpoints made from published weight
+        files (``weights_sha256`` in the checkpoint: CompressAI's zoo, QRes-VAE's weights), the
+        file and its SHA-256 per quality, with ``(hash not published: computed here)`` where the
+        file could not be checked against a published hash:
+        ``compressai 1.2.6, torch 2.5.1; weights q2 qres34m-lmb32.pt sha256 cfd4...``."""
         from importlib import metadata
 
         from benchmark.models.specs import ARCHITECTURES
@@ -361,4 +398,11 @@ class LearnedCodec(Codec):
         for _, meta in self._models.values():
             packages.update(dict.fromkeys(ARCHITECTURES.get(meta["arch"]).coders))
         versions = ", ".join(f"{p} {metadata.version(p)}" for p in packages)
-        return f"{versions}, torch {torch.__version__}"
+        weights = []
+        for q, (_, meta) in sorted(self._models.items()):
+            if meta.get("weights_sha256"):
+                name = meta.get("weights_file") or str(meta.get("source", "")).rsplit("/", 1)[-1]
+                note = " (hash not published: computed here)" if meta.get("weights_verified") is False else ""
+                weights.append(f"q{q} {name} sha256 {meta['weights_sha256']}{note}")
+        tail = f"; weights {', '.join(weights)}" if weights else ""
+        return f"{versions}, torch {torch.__version__}{tail}"
