@@ -132,12 +132,13 @@ class CodecConfig:
 @dataclass(frozen=True, config=_STRICT)
 class ModelConfig:
     """One entry of ``models``: ``arch`` (a registered architecture; default: the entry's
-    name) and ``source``: ``train`` (here, with ``train.budget``) or ``zoo`` (CompressAI's
-    pretrained weights; never trained instead)."""
+    name) and ``source``: ``train`` (here, with ``train.budget``), ``zoo`` (CompressAI's
+    pretrained weights) or ``pretrained`` (other published weights: QRes-VAE's ``qres34m`` and
+    ``qres17m``, ``benchmark.models.published``); the last two are never trained instead."""
 
     name: StrictStr
     arch: Optional[StrictStr] = None
-    source: Literal["train", "zoo"] = "train"
+    source: Literal["train", "zoo", "pretrained"] = "train"
 
     @property
     def architecture(self) -> str:

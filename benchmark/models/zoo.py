@@ -5,7 +5,8 @@ kept in the standard torch hub cache (``$TORCH_HOME/hub/checkpoints/<file name>`
 ``torch.hub.load_state_dict_from_url`` puts them too). Their names end in
 ``-<first 8 hex digits of the file's SHA-256>.pth.tar`` (torch.hub's ``check_hash``
 convention); every file is checked against that prefix before use. When the weights cannot be
-had, :class:`WeightsUnavailableError` says where to put them: nothing is ever trained instead.
+had, :class:`WeightsUnavailableError` says where to put them: nothing is ever trained instead
+(cache, mirror and messages: ``benchmark.models.weights``, shared with QRes-VAE's weights).
 
     path = fetch_zoo_weights("bmshj2018-hyperprior", 3, mirror=resolve_mirror(params))
     zoo_checkpoint("bmshj2018-hyperprior", 3, "models/zoo-hyperprior-q3.pt", mirror=...)
@@ -16,15 +17,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
-from urllib.parse import unquote, urlsplit
 
 import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
-from benchmark.data.download import DownloadError, fetch_url, mirror_path, sha256_file
-from benchmark.errors import BenchmarkError
+from benchmark.data.download import sha256_file
 from benchmark.models.checkpoint import finalize_for_coding, save_checkpoint
 from benchmark.models.specs import ARCHITECTURES
+from benchmark.models.weights import WeightsHashError, WeightsUnavailableError, fetch_weight_file, url_file_name
+
+__all__ = [
+    "METRICS",
+    "ZOO_LAMBDAS",
+    "WeightsHashError",
+    "WeightsUnavailableError",
+    "fetch_zoo_weights",
+    "weights_hash_prefix",
+    "zoo_checkpoint",
+    "zoo_url",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -36,15 +47,6 @@ ZOO_LAMBDAS: Dict[str, Tuple[float, ...]] = {
     "mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800),
     "ms-ssim": (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00),
 }
-
-
-class WeightsUnavailableError(BenchmarkError, RuntimeError):
-    """Pretrained weights are neither in the cache nor fetchable; the message names the file, its
-    URL and the path to put it at."""
-
-
-class WeightsHashError(BenchmarkError, RuntimeError):
-    """A weight file in the cache does not match the hash in its name; the message names the file."""
 
 
 def _zoo_table():
@@ -80,7 +82,7 @@ def weights_hash_prefix(url: str) -> str:
     """The SHA-256 prefix in a weight file's name: ``...-446d5c7f.pth.tar`` -> ``446d5c7f``
     (``torch.hub.HASH_REGEX``). Raises ``ValueError`` if the name carries no prefix of at least 8
     hex digits (then the file could not be verified)."""
-    name = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    name = url_file_name(url)
     m = torch.hub.HASH_REGEX.search(name)
     if m is None or len(m.group(1)) < 8:
         raise ValueError(f"{url}: the file name {name!r} has no '-<8+ hex digits of its SHA-256>.' part to verify it by")
@@ -122,37 +124,13 @@ def fetch_zoo_weights(
     """
     url = zoo_url(arch, quality, metric)
     prefix = weights_hash_prefix(url)
-    cache = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
-    dest = cache / unquote(urlsplit(url).path).rsplit("/", 1)[-1]
-    if dest.is_file():
-        try:
-            _check_hash(dest, prefix)
-        except ValueError as e:
-            raise WeightsHashError(
-                f"{dest}: cached CompressAI weights are corrupt or not the published file ({e}); "
-                f"delete it to fetch {url} again"
-            ) from None
-        return dest
-
-    got_bytes = []
-
-    def verify(tmp: Path) -> None:
-        got_bytes.append(True)
-        _check_hash(tmp, prefix)
-
-    try:
-        return fetch_url(url, dest, mirror=mirror, verify=verify)
-    except DownloadError as e:
-        if got_bytes:  # the file was had, but it is the wrong one: not a matter of availability
-            raise
-        where = f"the mirror {mirror} has no {mirror_path(url, mirror)}" if mirror is not None else "no mirror was given"
-        raise WeightsUnavailableError(
-            f"CompressAI pretrained weights {dest.name} ({arch}, quality {quality}, {metric}) are not available: "
-            f"not in the cache {cache}, {where}, and the download failed ({e}). "
-            f"Download {url} and save it as {dest} (the torch hub cache; TORCH_HOME moves it), "
-            f"or point the mirror (--mirror, data.mirror or BENCHMARK_MIRROR) at a directory holding "
-            f"{mirror_path(url, '').as_posix()}. The benchmark does not train a replacement."
-        ) from None
+    return fetch_weight_file(
+        url,
+        what=f"CompressAI pretrained weights {url_file_name(url)} ({arch}, quality {quality}, {metric})",
+        check=lambda path: _check_hash(path, prefix),
+        mirror=mirror,
+        cache_dir=cache_dir,
+    )
 
 
 def zoo_checkpoint(

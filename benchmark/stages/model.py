@@ -3,8 +3,9 @@
 ``models.<name>.source`` decides how: ``train`` runs the training loop here with the budget
 ``train.budget`` (the model's entry in ``train.budgets.<budget>.models``: size and settings)
 and the λ of the rate point (``train.lambdas``, CompressAI's MSE λ per zoo quality); ``zoo``
-fetches CompressAI's pretrained weights (URL + hash, torch hub cache or mirror) and never trains
-instead. Rate points are CompressAI zoo quality indices (1..8).
+fetches CompressAI's pretrained weights (URL + hash, torch hub cache or mirror) and
+``pretrained`` other published weights (QRes-VAE's, ``benchmark.models.published``: quality k =
+the k-th published λ); neither ever trains instead. Rate points are quality indices (1..8).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Optional, Sequence
 
 from benchmark.config import ConfigError, load_config
 from benchmark.data.images import load_rgb8, read_manifest
+from benchmark.models.published import pretrained_checkpoint
 from benchmark.models.zoo import zoo_checkpoint
 from benchmark.training.loop import TrainConfig, train
 
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="benchmark model",
         description="Make the checkpoint of one learned model at one rate point (zoo quality index): "
         "train it here (models.<name>.source: train; budget train.budget) or fetch CompressAI's "
-        "pretrained weights (source: zoo). Training resumes from --state if interrupted.",
+        "pretrained weights (source: zoo), or other published weights (source: pretrained: QRes-VAE's). "
+        "Training resumes from --state if interrupted.",
     )
     p.add_argument("--params", default="params.yaml", help="params file, or a run overlay")
     p.add_argument("--model", required=True, help="entry of `models` in params.yaml")
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="final checkpoint (.pt)")
     p.add_argument("--state", type=Path, help="resumable training state (default: <out>.state)")
     p.add_argument("--log", type=Path, help="training log CSV (default: <out without .pt>.log.csv)")
-    p.add_argument("--mirror", default=None, help="mirror directory for zoo weights")
+    p.add_argument("--mirror", default=None, help="mirror directory for published weights (zoo, pretrained)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -45,6 +48,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if model.source == "zoo":
         zoo_checkpoint(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
         print(f"model {args.model} q{args.quality}: CompressAI zoo weights -> {args.out}")
+        return 0
+    if model.source == "pretrained":
+        pretrained_checkpoint(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
+        print(f"model {args.model} q{args.quality}: published weights -> {args.out}")
         return 0
     tcfg = TrainConfig.from_params(cfg, args.model, args.quality)
     if args.train_data is None:
