@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock repro repro-kodak test test-fast ci-pipeline clean
+.PHONY: install lock repro repro-kodak repro-kodak-published test test-fast ci-pipeline clean
 
 # requirements.lock pins every package (including the build backend, hatchling); the project is
 # then installed editable from it without build isolation. The install also puts
@@ -53,6 +53,11 @@ repro: $(STAMP)
 # its lock file is runs/kodak/dvc.lock. See README "The Kodak run".
 repro-kodak: $(STAMP)
 	$(RUN) dvc repro runs/kodak/dvc.yaml
+
+# Published weights on Kodak (QRes-VAE's qres34m at its 8 λ, beside lossy-vae's published curve):
+# needs the weight files (README "QRes-VAE's published weights"). Lock: runs/kodak-published/dvc.lock.
+repro-kodak-published: $(STAMP)
+	$(RUN) dvc repro runs/kodak-published/dvc.yaml
 
 # Unit tests, then a small real pipeline (3 Kodak images, 2 codecs) and the regression check.
 test: $(STAMP)

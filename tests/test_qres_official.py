@@ -317,7 +317,7 @@ def test_training_mode_noise_and_gradients():
     assert out["x_hat"].shape == x.shape
     for st in out["layers"]:
         assert float((st["z"] - st["qm"]).detach().abs().max()) <= 0.5
-        assert float(st["likelihood"].min()) >= 1e-9 and float(st["likelihood"].max()) <= 1
+        assert float(st["likelihood"].detach().min()) >= 1e-9 and float(st["likelihood"].detach().max()) <= 1
     loss = model.rate_distortion(out, x, lmb=32)["loss"]
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]

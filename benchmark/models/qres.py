@@ -2,7 +2,7 @@
 VAEs", WACV 2023), with the state_dict layout of the authors' checkpoints.
 
 Written from the architecture facts in ``shared/fixtures/qres-vae/README.md`` (the authors' code,
-``duanzhiihao/lossy-vae`` ``lvae/models/qresvae``, is not copied: its licence forbids it). The
+``duanzhiihao/lossy-vae`` ``lvae/models/qresvae``, is read for facts, never copied). The
 modules are named so that ``state_dict()`` has exactly the keys, shapes and dtypes of the zoo
 models ``qres34m`` (813 keys) and ``qres17m`` (744 keys), including the misspelt
 ``downsapmle`` of the encoder's patch-down blocks, the learned ``decoder.bias`` and the seven
