@@ -21,6 +21,18 @@ def astronaut():
     return data.astronaut()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
+    learned coding runs on one thread, and the context models' bitstreams depend on the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def params_file(tmp_path):
     """``params_file(mutate, name="params.yaml")``: the project's params.yaml, changed by

@@ -5,13 +5,12 @@ process and with another caller thread count, at the rate of raster coding.
 Models: mbt2018 (N=32, M=48) and cheng2020-anchor (N=32), trained 30 steps on scikit-image's
 immunohistochemistry photo, enough for latents that are not all zero."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import decode_in_another_process
 
 import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
 from benchmark.codecs import autoregressive as ar
@@ -24,12 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mbt2018": {"N": 32, "M": 48}, "cheng2020-anchor": {"N": 32}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +108,6 @@ def test_wavefront_round_trip_rate_and_pixels(work, image, arch):
     assert (diff > 0).mean() < 0.01 and diff.max() <= 2  # float rounding of the batched means only
 
 
-def _decode_elsewhere(work, arch, data: bytes, threads: int, tmp_path) -> str:
-    (tmp_path / "x.bin").write_bytes(data)
-    code = (
-        f"import torch; torch.set_num_threads({threads}); import benchmark.codecs.learned; "
-        "from benchmark.codecs.base import build_codec; from benchmark.data.images import pixel_sha256; from pathlib import Path; "
-        f"c = build_codec('learned', {{'model': {arch!r}}}, checkpoints={str(work / 'models' / '{model}' / 'q{rate_point}.pt')!r}); "
-        f"print(pixel_sha256(c.decode(Path({str(tmp_path / 'x.bin')!r}).read_bytes())))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
-
-
 @pytest.mark.parametrize("arch", list(MODELS))
 def test_wavefront_decodes_bit_exactly_in_another_process_and_thread_count(work, image, arch, tmp_path):
     torch.set_num_threads(2)  # the caller's threads must not matter: coding runs on CODING_THREADS
@@ -135,7 +116,9 @@ def test_wavefront_decodes_bit_exactly_in_another_process_and_thread_count(work,
     finally:
         torch.set_num_threads(1)
     for threads in (1, 2):
-        assert _decode_elsewhere(work, arch, enc.data, threads, tmp_path) == enc.reconstruction_sha256, threads
+        checkpoints = str(work / "models" / "{model}" / "q{rate_point}.pt")
+        out = decode_in_another_process(arch, checkpoints, enc.data, tmp_path, threads)
+        assert out.split()[-1] == enc.reconstruction_sha256, threads
 
 
 def test_orders_are_refused_where_they_do_not_apply(work, image):

@@ -52,16 +52,7 @@ PSNR_ABS_DB = 1e-4
 MS_SSIM_ABS = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Torch on one thread in this module (restored after): with more threads than free cores
-    (CI runners, a shared 2-core box) OpenMP barriers make training 10-100x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _train(arch: str, image: np.ndarray):

@@ -7,14 +7,13 @@ The model is a narrow ``qres-vae`` (ch=4, all 12 latent blocks) with random weig
 that the latents depend on the image and span several bins (no training: this is about coding).
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import decode_in_another_process
 
 import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
 from benchmark.codecs.base import build_codec
@@ -28,12 +27,7 @@ SIZE = {"ch": 4}
 H, W = 100, 150  # padded to 128 x 192: latent shape (2, 3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_model():
@@ -98,16 +92,8 @@ def test_container_round_trip_in_another_process(work, tmp_path, capsys):
     expected = x_hat[0, :, :H, :W].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert enc.reconstruction_sha256 == pixel_sha256(np.ascontiguousarray(expected))
 
-    (tmp_path / "x.bin").write_bytes(enc.data)
-    code = (
-        "import sys, torch; from pathlib import Path; import benchmark.codecs.learned; "
-        "from benchmark.codecs.base import build_codec; from benchmark.data.images import pixel_sha256; "
-        f"c = build_codec('learned', {{'model': 'qres-vae'}}, checkpoints={str(root / '{model}' / 'q{rate_point}.pt')!r}); "
-        f"rec = c.decode(Path({str(tmp_path / 'x.bin')!r}).read_bytes()); print(rec.shape, pixel_sha256(rec))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[-1] == enc.reconstruction_sha256 and "(100, 150, 3)" in out.stdout
+    out = decode_in_another_process("qres-vae", str(root / "{model}" / "q{rate_point}.pt"), enc.data, tmp_path)
+    assert out.split()[-1] == enc.reconstruction_sha256 and "(100, 150, 3)" in out
     rec = _codec(root).decode(enc.data)
     assert np.array_equal(rec, expected)
 

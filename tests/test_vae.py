@@ -8,14 +8,13 @@ for STEPS steps on 64x64 crops of scikit-image's immunohistochemistry photo (not
 image), so that the latents are not all zero and the prior is not the initial one.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from corruption import assert_corruptions_decode_or_fail_cleanly
+from helpers import decode_in_another_process
 
 import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
 from benchmark.codecs.base import CodecError, build_codec
@@ -33,12 +32,7 @@ STEPS = 60
 CROPS = {"astronaut": (201, 299), "coffee": (173, 187)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +78,8 @@ def test_discretized_gaussian_mass_sums_to_one(mean, scale):
 def test_discretized_gaussian_mass_matches_the_cdf_difference_and_compressai():
     """P(z) = Φ((z + ½ − μ)/σ) − Φ((z − ½ − μ)/σ) (scipy, float64) where the mass is above the
     bound; and the same values as CompressAI's GaussianConditional likelihood (float32, 1e-6)."""
-    from scipy.stats import norm
-
     from compressai.entropy_models import GaussianConditional
+    from scipy.stats import norm
 
     g = torch.Generator().manual_seed(0)
     z = torch.randint(-20, 21, (2000,), generator=g).double()
@@ -183,16 +176,8 @@ def test_decode_is_bit_exact_in_another_process(work, arch, tmp_path):
     codec = _codec(work, arch)
     image = load_rgb8(work / "images" / "astronaut.png")
     enc = codec.encode_verbose(image, 3)
-    (tmp_path / "x.bin").write_bytes(enc.data)
-    code = (
-        "import sys; from pathlib import Path; import benchmark.codecs.learned; from benchmark.codecs.base import build_codec; "
-        "from benchmark.data.images import pixel_sha256; "
-        f"c = build_codec('learned', {{'model': {arch!r}}}, checkpoints={str(work / 'models' / '{model}' / 'q{rate_point}.pt')!r}); "
-        f"print(pixel_sha256(c.decode(Path({str(tmp_path / 'x.bin')!r}).read_bytes())))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == enc.reconstruction_sha256
+    out = decode_in_another_process(arch, str(work / "models" / "{model}" / "q{rate_point}.pt"), enc.data, tmp_path)
+    assert out.split()[-1] == enc.reconstruction_sha256
 
 
 @pytest.mark.parametrize("arch", list(SIZES))
