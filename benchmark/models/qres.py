@@ -528,6 +528,19 @@ def _latents(width: int, zdim: int, kernel: int, n: int) -> list[nn.Module]:
     return [QLatentBlockX(width, zdim, kernel) for _ in range(n)]
 
 
+def _bottom_up(stages: Sequence[tuple[int, int, int, int]]) -> list[nn.Module]:
+    """The encoder's blocks from ``stages`` of (width, kernel, blocks, rate): the first stage is
+    entered by a patch embedding Conv(3→width, k=s=rate), each later one by a
+    ConvNeXtPatchDown(previous width→width, rate); then its ConvNeXt(width, kernel) blocks."""
+    blocks: list[nn.Module] = []
+    previous = 3
+    for i, (width, kernel, n, rate) in enumerate(stages):
+        blocks.append(patch_downsample(3, width, rate) if i == 0 else ConvNeXtPatchDown(previous, width, rate=rate))
+        blocks += [ConvNeXtBlock(width, kernel) for _ in range(n)]
+        previous = width
+    return blocks
+
+
 def build_qres34m_structure(
     ch: int = 96,
     z_dims: Sequence[int] = (16, 14, 12, 10, 8),
@@ -548,16 +561,8 @@ def build_qres34m_structure(
     z_dims[4], k7) @H/4; patch_upsample(2ch→3, 4). Defaults: the zoo's qres34m (34,036,602 parameters).
     """
     c2, c4 = 2 * ch, 4 * ch
-    enc: list[nn.Module] = [patch_downsample(3, c2, 4)]
-    enc += [ConvNeXtBlock(c2, 7) for _ in range(enc_nums[0])]
-    enc.append(ConvNeXtPatchDown(c2, c4))
-    enc += [ConvNeXtBlock(c4, 7) for _ in range(enc_nums[1])]
-    enc.append(ConvNeXtPatchDown(c4, c4))
-    enc += [ConvNeXtBlock(c4, 5) for _ in range(enc_nums[2])]
-    enc.append(ConvNeXtPatchDown(c4, c4))
-    enc += [ConvNeXtBlock(c4, 3) for _ in range(enc_nums[3])]
-    enc.append(ConvNeXtPatchDown(c4, c4))
-    enc += [ConvNeXtBlock(c4, 1) for _ in range(enc_nums[4])]
+    enc = _bottom_up([(c2, 7, enc_nums[0], 4), (c4, 7, enc_nums[1], 2), (c4, 5, enc_nums[2], 2),
+                      (c4, 3, enc_nums[3], 2), (c4, 1, enc_nums[4], 2)])
 
     dec: list[nn.Module] = _latents(c4, z_dims[0], 1, dec_nums[0])
     dec.append(patch_upsample(c4, c4, 2))
@@ -596,14 +601,7 @@ def build_qres17m_structure(
     Defaults: the zoo's qres17m (16,678,842 parameters).
     """
     c2, c4 = 2 * ch, 4 * ch
-    enc: list[nn.Module] = [patch_downsample(3, c2, 4)]
-    enc += [ConvNeXtBlock(c2, 7) for _ in range(enc_nums[0])]
-    enc.append(ConvNeXtPatchDown(c2, c4))
-    enc += [ConvNeXtBlock(c4, 5) for _ in range(enc_nums[1])]
-    enc.append(ConvNeXtPatchDown(c4, c4))
-    enc += [ConvNeXtBlock(c4, 3) for _ in range(enc_nums[2])]
-    enc.append(ConvNeXtPatchDown(c4, c4, rate=4))
-    enc += [ConvNeXtBlock(c4, 1) for _ in range(enc_nums[3])]
+    enc = _bottom_up([(c2, 7, enc_nums[0], 4), (c4, 5, enc_nums[1], 2), (c4, 3, enc_nums[2], 2), (c4, 1, enc_nums[3], 4)])
 
     dec: list[nn.Module] = _latents(c4, z_dims[0], 1, dec_nums[0])
     dec.append(nn.Upsample(scale_factor=4, mode="nearest"))
