@@ -76,8 +76,10 @@ def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_pat
     assert "HaarPSI" in computed and "LPIPS" not in computed
     for name in ("LPIPS", "FID", "KID", "alexnet-owt-7be5be79.pth", "weights-inception-2015-12-05-6726825d.pth"):
         assert name in missing, name
-    assert str(tmp_path / "empty-torch-home" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth") in missing
-    assert "Not computed (the run has 4 patches per rate point)" in md
+    assert "$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth" in missing and str(tmp_path) not in md
+    fid = md.split("## FID")[1]
+    assert "Not computed: FID" in fid and "weights-inception-2015-12-05-6726825d.pth" in fid  # the real reason
+    assert "The run has 4 patches per rate point" in fid
     summary = pd.read_csv(res / "summary.csv")
     assert summary.haarpsi.notna().all() and summary.fid.isna().all() and (summary.n_patches == 4).all()
     metrics = json.loads((res / "metrics.json").read_text())["jpeg"]
