@@ -270,14 +270,36 @@ class ReportConfig:
     """``report``: BD-rates of every codec against our ``anchor`` codec and the published
     ``reference_anchor`` curve (by name), with each of ``bd_methods``; ``max_bpp``, the RD
     figures' x limit; ``pairs`` of our codecs (test, anchor), computed where both are in the
-    run; ``published_counterparts``: our codec -> the published curve of the same codec."""
+    run; ``published_counterparts``: our codec -> the published curve of the same codec, with
+    ``counterpart_notes`` (our codec -> how the two configurations differ) shown beside it (a
+    note for a codec without a counterpart in the run is not shown).
+
+    Statistics (README "Results"): a BD-rate is n/a when the quality overlap of the two curves is
+    narrower than ``min_overlap_quality[<metric>]`` (in the metric's unit; a BD axis not listed
+    needs only some overlap), a BD-quality when the rate overlap's top is less than
+    ``min_overlap_rate_ratio`` times its bottom. Comparisons between two of our codecs get the
+    BD-rate per image, the fraction of images where the test wins, and a ``ci_level`` percentile
+    interval from ``bootstrap_resamples`` resamples of the images (0: no interval) drawn with
+    ``bootstrap_seed``."""
 
     anchor: StrictStr = "jpeg"
     reference_anchor: Optional[StrictStr] = "VTM"
-    bd_methods: Tuple[Literal["cubic", "pchip", "akima"], ...] = ("cubic", "pchip")
+    bd_methods: Annotated[Tuple[Literal["cubic", "pchip", "akima"], ...], Field(min_length=1)] = ("cubic", "pchip")
     max_bpp: PosNumber = 2.0
     pairs: Tuple[Tuple[StrictStr, StrictStr], ...] = ()
     published_counterparts: Dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    counterpart_notes: Dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    min_overlap_quality: Dict[StrictStr, NonNegNumber] = Field(default_factory=lambda: {"psnr": 1.0, "ms_ssim_db": 1.0})
+    min_overlap_rate_ratio: Annotated[Union[StrictInt, StrictFloat], Field(ge=1)] = 1.2
+    bootstrap_resamples: NonNegInt = 1000
+    bootstrap_seed: NonNegInt = 0
+    ci_level: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.95
+
+    @property
+    def main_method(self) -> str:
+        """The method of the main tables and metrics.json: pchip where listed (it needs 2 points
+        per curve, cubic 4), else the first of ``bd_methods``."""
+        return "pchip" if "pchip" in self.bd_methods else self.bd_methods[0]
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -106,14 +106,21 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean over images per (dataset, codec, rate point), sorted by codec and bpp.
+    """Mean over images per (dataset, codec, rate point), sorted by codec and bpp: the points of
+    the RD curves that the figures and BD tables use.
 
-    Every metric is the mean of its per-image values (CompressAI's convention; ``ms_ssim_db``
-    is the mean of the per-image dB values). ``n_images`` counts the images.
+    Every metric is the mean of its per-image values (CompressAI's convention), except a
+    ``curve_of_mean`` derived metric, which is derived from the mean of its base: ``ms_ssim_db``
+    is the dB of the mean MS-SSIM, as CompressAI plots it and as published curves (which give the
+    mean MS-SSIM only) are compared (``benchmark.metrics.base.curve_value``). ``n_images``
+    counts the images.
     """
     g = df.groupby(["dataset", "codec", "rate_param", "rate_point"], sort=False)
     cols = [c for c in summary_measures() if c in df.columns]
     out = g[cols].mean().reset_index()
+    for m in per_image_metrics():
+        if m.curve_of_mean and m.derive is not None and m.name in out and m.base in out:
+            out[m.name] = np.asarray(m.derive(out[m.base].to_numpy(np.float64)), dtype=np.float64)
     out.insert(4, "n_images", g.size().values)
     return out.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
 

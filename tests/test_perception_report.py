@@ -76,12 +76,14 @@ def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_pat
     assert "HaarPSI" in computed and "LPIPS" not in computed
     for name in ("LPIPS", "FID", "KID", "alexnet-owt-7be5be79.pth", "weights-inception-2015-12-05-6726825d.pth"):
         assert name in missing, name
-    assert str(tmp_path / "empty-torch-home" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth") in missing
-    assert "Not computed (the run has 4 patches per rate point)" in md
+    assert "$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth" in missing and str(tmp_path) not in md
+    fid = md.split("## FID")[1]
+    assert "Not computed: FID" in fid and "weights-inception-2015-12-05-6726825d.pth" in fid  # the real reason
+    assert "The run has 4 patches per rate point" in fid
     summary = pd.read_csv(res / "summary.csv")
     assert summary.haarpsi.notna().all() and summary.fid.isna().all() and (summary.n_patches == 4).all()
     metrics = json.loads((res / "metrics.json").read_text())["jpeg"]
-    assert "mean_haarpsi" in metrics and "mean_lpips" not in metrics
+    assert metrics == {"n_images": 2, "n_rate_points": 3}  # one codec, the anchor: no BD-rate; no means over rate points
     for stem in ("rdp-lpips", "rdp-haarpsi", "rdp-fid", "rdp-kid", "dp-psnr-lpips", "dp-psnr-haarpsi"):
         assert (res / "figures" / f"{stem}.png").stat().st_size > 5_000, stem
         assert (res / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")

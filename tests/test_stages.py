@@ -21,6 +21,7 @@ from benchmark.evaluation import evaluate
 from benchmark.metrics import distortion_metrics
 from benchmark.report import report
 from benchmark.results import read_results, result_columns, write_csv_atomic
+from test_results_files import assert_links_exist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,13 +119,31 @@ def test_report_outputs(small_set, results_dir, tmp_path):
     md = (out / "bd_rate.md").read_text()
     assert "## Anchor: jpeg (our run)" in md and "## Anchor: Ref (published curve)" in md and "same codec" in md
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["jpeg"]["bd_rate_psnr_vs_Ref_pct"] == pytest.approx(25.0, abs=1e-3)
+    assert metrics["jpeg"]["pchip"]["vs_published_ref"]["psnr"]["bd_rate_pct"] == pytest.approx(25.0, abs=1e-3)
+    webp = metrics["webp"]["pchip"]["vs_jpeg"]["psnr"]
+    assert webp["bd_rate_ci_low_pct"] <= webp["bd_rate_pct"] <= webp["bd_rate_ci_high_pct"] and 0 <= webp["win_fraction"] <= 1
+    assert not any(" " in k for k in _keys(metrics)) and "mean_bpp" not in metrics["jpeg"]
     exported = read_curve(out / "compressai" / "webp.json")
     s = summary[summary.codec == "webp"].sort_values("bpp")
     assert np.allclose(exported.bpp, s.bpp) and np.allclose(exported.get("psnr"), s.psnr)
     for stem in ("rd-psnr", "rd-ms-ssim"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 10_000
         assert (out / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    # The data set's README: figures embedded, the main tables, links only to files beside it, no machine path.
+    readme = (out / "README.md").read_text()
+    assert "![Rate-distortion: PSNR (RGB)](figures/rd-psnr.png)" in readme and "## BD-rate (pchip)" in readme
+    assert "| webp |" in readme and "## Codecs" in readme and "## Provenance" in readme
+    assert_links_exist(out / "README.md")
+    assert str(tmp_path) not in readme and str(results_dir) not in readme
+    per_image = pd.read_csv(out / "bd_rate_per_image.csv")
+    assert set(per_image.image) == {"chelsea", "coffee"} and set(per_image.codec) == {"webp"}
+
+
+def _keys(d):
+    for k, v in d.items():
+        yield k
+        if isinstance(v, dict):
+            yield from _keys(v)
 
 
 def test_report_pairs_compare_two_of_our_codecs(results_dir, tmp_path):

@@ -175,14 +175,38 @@ def _missing_lines(statuses, missing: Sequence[Tuple[str, Dict[str, List[str]]]]
     return lines
 
 
-def _set_table_lines(summary: pd.DataFrame, indicative_below: int) -> List[str]:
-    """The per-set metrics per (codec, rate point) with the patch count, or "Not computed"."""
+def _why_not_computed(statuses: Mapping[str, Optional[Mapping[str, Any]]], requested: Sequence[str]) -> str:
+    """Why the per-set metrics among ``requested`` have no values, from the status records: the
+    weight files that were missing, or the records' reasons, or that they were not requested."""
+    names = [m.name for m in set_metrics() if m.name in requested]
+    if not names:
+        return "no per-set metric was requested (metrics.perceptual)"
+    parts = []
+    for name in names:
+        st = metric_state(statuses, name)
+        if st["missing"]:
+            files = sorted({n["file"] for c in st["missing"] for n in statuses[c]["metrics"][name].get("needs", [])})
+            parts.append(f"{METRICS.get(name).short_label}: weight file(s) not available ({', '.join(files)}; see Missing above)")
+        elif st["not computed"]:
+            reasons = sorted({(statuses[c]["metrics"].get(name) or {}).get("reason", "") for c in st["not computed"]} - {""})
+            parts.append(f"{METRICS.get(name).short_label}: not computed" + (f" ({'; '.join(reasons)})" if reasons else ""))
+        elif st["not recorded"]:
+            parts.append(f"{METRICS.get(name).short_label}: no status record (evaluated before perceptual metrics)")
+    return "; ".join(parts) or "no values in the per-set results"
+
+
+def _set_table_lines(summary: pd.DataFrame, indicative_below: int, statuses=None, requested: Sequence[str] = ()) -> List[str]:
+    """The per-set metrics per (codec, rate point) with the patch count, or "Not computed" with
+    the reason (from the status records) and the patch count the run has."""
     columns = [c for c in set_columns() if c in summary.columns]
     has = summary[np.isfinite(summary[columns].to_numpy(float)).any(axis=1)] if columns else summary.iloc[0:0]
     if has.empty:
         n = summary["n_patches"].dropna() if "n_patches" in summary else pd.Series(dtype=float)
-        count = f" (the run has {int(n.max())} patches per rate point)" if len(n) else ""
-        return [f"Not computed{count}."]
+        count = ""
+        if len(n):
+            few = f", under the {indicative_below} below which values are marked indicative" if n.max() < indicative_below else ""
+            count = f" The run has {int(n.max())} patches per rate point{few}."
+        return [f"Not computed: {_why_not_computed(statuses or {}, requested)}.{count}"]
     metrics = [m for m in set_metrics() if (m.columns or (m.name,))[0] in columns]
     header = ["codec", "rate point", "bpp"] + [m.label for m in metrics] + ["patches", ""]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -229,5 +253,5 @@ def perception_markdown(
         f"for few samples: values over fewer than {indicative_below} patches are marked *indicative*."
     )
     lines.append("")
-    lines += _set_table_lines(summary, indicative_below)
+    lines += _set_table_lines(summary, indicative_below, statuses, metrics)
     return "\n".join(lines) + "\n"

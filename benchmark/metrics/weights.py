@@ -18,6 +18,12 @@ Files from 3-5 must match the published SHA-256 (the full hash where it is known
 not is not used. When no usable file is found, :func:`resolve_weights` raises
 :class:`WeightsMissing`, whose ``record()`` names the file, its URL, where to put it and why it
 was not usable; the evaluate stage stores that record and goes on without the metric.
+
+The records are committed with the results, so they name no path of the machine that made
+them: a file in the hub cache is shown as ``$TORCH_HOME/hub/checkpoints/<file>``, the package's
+copy as ``<package>/<path inside it>``, an explicit file by its params key, the mirror by the
+path inside it (``<host>/<url path>``). The exception's message (printed when evaluate runs)
+also gives the paths of this machine.
 """
 
 from __future__ import annotations
@@ -112,12 +118,19 @@ class ResolvedWeights:
     verified: bool
 
     def record(self) -> Dict[str, Any]:
-        """A JSON-ready description for the metric status record."""
+        """A JSON-ready description for the metric status record (``path`` without machine
+        paths: see the module docstring)."""
         spec = WEIGHT_FILES[self.key]
+        if self.origin == "explicit":
+            shown = f"metrics.weights.{self.key} ({self.path.name})"
+        elif self.origin == "package" and spec.packaged is not None:
+            shown = "/".join(spec.packaged)
+        else:
+            shown = cache_shown(spec.file)
         return {
             "key": self.key,
             "file": spec.file,
-            "path": str(self.path),
+            "path": shown,
             "origin": self.origin,
             "sha256": self.sha256,
             "verified": self.verified,
@@ -125,9 +138,16 @@ class ResolvedWeights:
         }
 
 
+def cache_shown(file: str) -> str:
+    """Where a file of the hub cache is, as records show it: ``$TORCH_HOME/hub/checkpoints/<file>``
+    (``TORCH_HOME`` defaults to ``~/.cache/torch``)."""
+    return f"$TORCH_HOME/hub/checkpoints/{file}"
+
+
 class WeightsMissing(BenchmarkError, RuntimeError):
-    """No usable file for a weight key. ``reason`` says why; ``record()`` is what evaluate stores:
-    the file name, its URL, the hub-cache path to put it at, the mirror path and the params key."""
+    """No usable file for a weight key. ``reason`` says why (without machine paths); ``record()``
+    is what evaluate stores: the file name, its URL, where in the hub cache to put it, the mirror
+    path and the params key. The message also names this machine's hub cache directory."""
 
     def __init__(self, key: str, reason: str, cache_dir: Path) -> None:
         self.key = key
@@ -149,7 +169,7 @@ class WeightsMissing(BenchmarkError, RuntimeError):
             "description": spec.description,
             "url": spec.url,
             "reason": self.reason,
-            "put_at": str(self.cache_dir / spec.file),
+            "put_at": cache_shown(spec.file),
             "param": f"metrics.weights.{self.key}",
             "mirror_path": mirror_path(spec.url, "").as_posix(),
         }
@@ -184,7 +204,7 @@ def _local_copy(key: str, spec, explicit: Optional[PathLike], cache: Path) -> Op
     if explicit is not None:
         p = Path(explicit).expanduser()
         if not p.is_file():
-            raise WeightsMissing(key, f"metrics.weights.{key} is {p}, which is not a file", cache)
+            raise WeightsMissing(key, f"metrics.weights.{key} ({p.name}) is not a file", cache)
         sha = sha256_file(p)
         return ResolvedWeights(key, p, "explicit", sha, _matches(spec, sha))
 
@@ -201,7 +221,7 @@ def _local_copy(key: str, spec, explicit: Optional[PathLike], cache: Path) -> Op
         return ResolvedWeights(key, cached, "cache", sha, spec.sha256 is not None)
     raise WeightsMissing(
         key,
-        f"the cached file {cached} has SHA-256 {sha}, not the published file's ({spec.sha256}...); "
+        f"the cached file {cache_shown(spec.file)} has SHA-256 {sha}, not the published file's ({spec.sha256}...); "
         "delete it (or give a path as metrics.weights." + key + " to use it anyway)",
         cache,
     )
@@ -245,7 +265,7 @@ def resolve_weights(
 
     src = mirror_path(spec.url, mirror) if mirror is not None else None
     in_mirror = src is not None and src.is_file()
-    where = f"not in the mirror {mirror}" if mirror is not None else "no mirror is set"
+    where = "not in the mirror" if mirror is not None else "no mirror is set"
     if not in_mirror and not download:
         raise WeightsMissing(key, f"not in the hub cache, {where}, and downloading is off (metrics.download)", cache)
 
@@ -258,9 +278,10 @@ def resolve_weights(
     try:
         path = fetch_url(spec.url, cache / spec.file, mirror=mirror, verify=verify, retries=1, timeout=30.0)
     except DownloadError as e:
-        why = str(e).removeprefix(f"{spec.url}: ")
+        why = str(e).removeprefix(f"{spec.url}: ").replace(str(cache), "$TORCH_HOME/hub/checkpoints")
+        why = why.replace(str(mirror), "<mirror>") if mirror is not None else why
         if in_mirror:
-            raise WeightsMissing(key, f"the mirror copy {src} is not usable: {why}", cache) from None
+            raise WeightsMissing(key, f"the mirror copy <mirror>/{mirror_path(spec.url, '').as_posix()} is not usable: {why}", cache) from None
         raise WeightsMissing(key, f"not in the hub cache, {where}, and the download failed: {why}", cache) from None
     sha = sha256_file(path)
     return ResolvedWeights(key, path, origin, sha, spec.sha256 is not None)

@@ -1,5 +1,6 @@
-"""Stage ``report``: per-rate-point summary, BD-rate tables, metrics.json, RD and RDP figures,
-perception.md and CompressAI-format exports for one data set (``benchmark.report``)."""
+"""Stage ``report``: per-rate-point summary, BD-rate tables (with per-image statistics),
+metrics.json, RD and RDP figures, perception.md, the data set's README.md and CompressAI-format
+exports for one data set (``benchmark.report``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
+from benchmark.analysis.origins import codec_origins
 from benchmark.config import load_config
 from benchmark.report import report
 from benchmark.results import ResultsError
@@ -16,12 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark report",
         description="Summarize per-image results of one data set into summary.csv, bd_rate.csv/.md, "
-        "metrics.json, RD figures (PNG + PDF), CompressAI-format JSON curves, perception.md (perceptual "
+        "bd_rate_per_image.csv, metrics.json, README.md, RD figures (PNG + PDF), CompressAI-format JSON curves, perception.md (perceptual "
         "metrics computed and missing, FID/KID with patch counts) and rate-distortion-perception figures.",
     )
     p.add_argument(
         "--params", default="params.yaml",
-        help="params file, or a run overlay (reads report, metrics.perceptual, metrics.figures and the run's codecs)",
+        help="params file, or a run overlay (reads report, metrics.perceptual, metrics.figures, the run's codecs "
+        "and, for how each learned codec was obtained, models and train)",
     )
     p.add_argument("--dataset", required=True, help="data set name (figure titles)")
     p.add_argument("--results", required=True, type=Path, help="directory of per-codec CSVs from evaluate")
@@ -40,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     codecs = list(cfg.evaluated_codecs())
     if not codecs:
         raise ResultsError(f"{cfg.source}: evaluate.codecs, evaluate.learned and evaluate.variants are empty")
-    written = report(args.dataset, codecs, args.results, args.data, args.out, cfg.report, args.perception, cfg.metrics)
+    written = report(args.dataset, codecs, args.results, args.data, args.out, cfg.report, args.perception, cfg.metrics,
+                     origins=codec_origins(cfg, codecs))
     print(f"report {args.dataset}: " + ", ".join(str(p) for p in written.values()))
-    print((args.out / "bd_rate.md").read_text())
     return 0
