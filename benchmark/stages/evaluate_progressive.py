@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from benchmark.codecs import sic  # noqa: F401  (registers the sic codec)
-from benchmark.codecs.base import build_codec
+from benchmark.codecs.base import CODECS, build_codec
 from benchmark.config import ConfigError, load_config
 from benchmark.evaluation import build_parser, run
 
@@ -27,10 +27,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.params)
     codec_cfg = cfg.codec(args.codec)
-    codec = build_codec(codec_cfg.codec, codec_cfg.options, checkpoints=args.checkpoints)
-    if not type(codec).progressive:
+    if not CODECS.get(codec_cfg.codec).progressive:
         raise ConfigError(
             f"{cfg.source}: codecs.{args.codec}: codec {codec_cfg.codec!r} is not progressive (one model for every "
             f"rate point); evaluate-progressive runs codecs such as sic, list it under evaluate.codecs or evaluate.learned"
         )
-    return run(args, cfg, codec)
+    return run(args, cfg, build_codec(codec_cfg.codec, codec_cfg.options, checkpoints=args.checkpoints))
