@@ -38,7 +38,7 @@ import torch
 
 from benchmark.codecs import sic as sic_codec
 from benchmark.codecs.base import CODECS, CodecError, build_codec
-from benchmark.codecs.container import Container, pack, unpack
+from benchmark.codecs.container import pack, unpack
 from benchmark.data.images import pixel_sha256
 from benchmark.models import sic
 from benchmark.models.checkpoint import save_checkpoint
@@ -307,6 +307,9 @@ def test_hostile_bytes_give_codec_errors(codec, coded):
         (_repack(data, sampling=None, seed=None, order="raster"), "not a progressive"),
         (data + b"\0", "trailing garbage"),
     ]
+    learned = build_codec("learned", {"model": "sic"}, checkpoints=str(Path("nowhere") / "{model}" / "q{rate_point}.pt"))
+    with pytest.raises(CodecError, match="a progressive \\(version 3\\) container"):
+        learned.decode(data)  # refused before any checkpoint is looked for
     for bad, match in cases:
         t0 = time.perf_counter()
         with pytest.raises(CodecError, match=match):

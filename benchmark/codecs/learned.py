@@ -349,6 +349,8 @@ class LearnedCodec(Codec):
             c = unpack(data)
         except ContainerError as e:
             raise CodecError(f"learned: corrupt bitstream: {e}") from e
+        if c.sampling is not None:
+            raise CodecError("learned: corrupt bitstream: a progressive (version 3) container, which the sic codec writes")
         _check_latent_shape(c)
         model, meta = self.load(c.quality)
         expected = model_id(meta)
