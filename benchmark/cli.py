@@ -20,6 +20,7 @@ STAGES = {
     "samples": ("benchmark.stages.samples", "unconditional samples of a hierarchical VAE (continuous and integer latents): figure"),
     "evaluate": ("benchmark.stages.evaluate", "encode/decode a data set with one classical codec at all rate points; per-image CSV"),
     "evaluate-learned": ("benchmark.stages.evaluate_learned", "the same for one learned codec, from its checkpoints"),
+    "evaluate-progressive": ("benchmark.stages.evaluate_progressive", "the same for one progressive codec (SIC), from its one checkpoint"),
     "report": ("benchmark.stages.report", "summary, BD-rate tables, metrics.json, RD/RDP figures, CompressAI JSON"),
     "check": ("benchmark.stages.check", "compare fresh results with a committed baseline; non-zero exit on regression"),
 }
@@ -27,7 +28,7 @@ STAGES = {
 
 def _usage() -> str:
     lines = ["usage: python -m benchmark <stage> [--help] [options]", "", "stages:"]
-    lines += [f"  {name:<17} {desc}" for name, (_, desc) in STAGES.items()]
+    lines += [f"  {name:<20} {desc}" for name, (_, desc) in STAGES.items()]
     lines += ["", "The DVC pipeline (dvc.yaml) runs fetch -> model -> evaluate -> report; see README.md."]
     return "\n".join(lines)
 

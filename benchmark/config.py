@@ -217,13 +217,16 @@ class SamplesConfig:
 
 @dataclass(frozen=True, config=_STRICT)
 class EvaluateConfig:
-    """``evaluate``: classical ``codecs``, ``learned`` codecs (each named like its model) and
-    learned ``variants`` (another name over a model, e.g. other options); ``workers``: worker
-    processes per sweep (0 = one per core; not tracked by DVC)."""
+    """``evaluate``: classical ``codecs``, ``learned`` codecs (each named like its model),
+    learned ``variants`` (another name over a model, e.g. other options) and ``progressive``
+    codecs (one checkpoint for every rate point, SIC; each named like its model, its rate points
+    the levels of its codec entry, in 1..``PROGRESSIVE_LEVELS``); ``workers``: worker processes
+    per sweep (0 = one per core; not tracked by DVC)."""
 
     codecs: Names = ()
     learned: Names = ()
     variants: Names = ()
+    progressive: Names = ()
     workers: NonNegInt = 0
 
 
@@ -353,8 +356,8 @@ class Config:
         return resolve_mirror(self.data.mirror, override)
 
     def evaluated_codecs(self) -> Tuple[str, ...]:
-        """Every codec of the run: classical, learned and variants, in that order."""
-        return self.evaluate.codecs + self.evaluate.learned + self.evaluate.variants
+        """Every codec of the run: classical, learned, variants and progressive, in that order."""
+        return self.evaluate.codecs + self.evaluate.learned + self.evaluate.variants + self.evaluate.progressive
 
 
 def _lookup(table: Mapping[str, Any], name: str, kind: str, where: str) -> Any:
@@ -487,6 +490,7 @@ RUN_KEYS: Tuple[str, ...] = (
     "evaluate.codecs",
     "evaluate.learned",
     "evaluate.variants",
+    "evaluate.progressive",
 )
 """The keys a run overlay sets (every one of them: dvc.yaml's templates read them from the
 overlay alone); everything else comes from params.yaml."""
@@ -647,18 +651,28 @@ def _cross_check(cfg: Config) -> Config:
     _must_be_in(cfg.samples.models, t.models, "samples.models", "trained model", src)
     if cfg.samples.models and cfg.samples.quality not in t.qualities:
         raise ConfigError(f"{src}: samples.quality {cfg.samples.quality} is not in train.qualities {list(t.qualities)}")
-    for key, names in (("evaluate.codecs", ev.codecs), ("evaluate.learned", ev.learned), ("evaluate.variants", ev.variants)):
+    lists = (("evaluate.codecs", ev.codecs), ("evaluate.learned", ev.learned), ("evaluate.variants", ev.variants),
+             ("evaluate.progressive", ev.progressive))
+    for key, names in lists:
         _must_be_in(names, cfg.codecs, key, "codec", src)
+    seen: Dict[str, str] = {}
+    for key, names in lists:
+        for name in names:
+            if name in seen:
+                raise ConfigError(f"{src}: codec {name!r} is listed twice, under {seen[name]} and {key} (one evaluate stage writes its results)")
+            seen[name] = key
     codecs = dict(cfg.codecs)
     for name in ev.learned + ev.variants:
         codecs[name] = _learned_codec(cfg.codecs[name], name in ev.learned, t, src)
+    for name in ev.progressive:
+        _progressive_codec(cfg.codecs[name], src)
     for name in ev.codecs:
         if not cfg.codecs[name].rate_points:
             raise ConfigError(f"{src}: codecs.{name}.rate_points: missing (a non-empty list of rate points)")
     for name, c in codecs.items():
         if len(set(c.rate_points)) != len(c.rate_points):
             raise ConfigError(f"{src}: codecs.{name}.rate_points has duplicates: {list(c.rate_points)}")
-    run_codecs = ev.codecs + ev.learned + ev.variants
+    run_codecs = ev.codecs + ev.learned + ev.variants + ev.progressive
     if run_codecs and cfg.report.anchor not in run_codecs:
         raise ConfigError(f"{src}: report.anchor {cfg.report.anchor!r} is not among the run's codecs {list(run_codecs)}")
     return dataclasses.replace(cfg, codecs=codecs)
@@ -681,6 +695,28 @@ def _learned_codec(c: CodecConfig, plain: bool, t: TrainConfigSection, src: str)
             f"(a learned codec's rate points are the qualities the model stage makes; leave rate_points out to use them all)"
         )
     return c
+
+
+PROGRESSIVE_LEVELS = 16
+"""The levels of a progressive codec (SIC: 16 latent slices); its rate points lie in 1..16."""
+
+
+def _progressive_codec(c: CodecConfig, src: str) -> None:
+    """A codec under ``evaluate.progressive``: named like its model (dvc.yaml's stage depends on
+    ``models/<budget>/<codec name>/model.pt``), with rate points (the levels) that are integers in
+    1..``PROGRESSIVE_LEVELS``. Whether the codec class is progressive is checked by the stage,
+    which imports it (this module imports no codec)."""
+    where = f"{src}: codecs.{c.name}"
+    if c.options.get("model") != c.name:
+        raise ConfigError(
+            f"{where}.options.model: a codec under evaluate.progressive is named like its model "
+            f"(got model {c.options.get('model')!r})"
+        )
+    if not c.rate_points:
+        raise ConfigError(f"{where}.rate_points: missing (the levels to code, integers in 1..{PROGRESSIVE_LEVELS})")
+    bad = [r for r in c.rate_points if isinstance(r, bool) or not float(r).is_integer() or not 1 <= r <= PROGRESSIVE_LEVELS]
+    if bad:
+        raise ConfigError(f"{where}.rate_points {list(c.rate_points)}: {bad} are not levels (integers in 1..{PROGRESSIVE_LEVELS})")
 
 
 def load_config(path: "str | os.PathLike[str]" = PARAMS_FILE, *, import_plugins: bool = True) -> Config:

@@ -122,6 +122,31 @@ def test_learned_rate_points_have_one_source(base):
     assert variant.evaluated_codecs()[-1] == "dvae-cuda"
 
 
+def test_progressive_codecs(base):
+    """evaluate.progressive: codecs named like their model, rate points the levels 1..16 of
+    their own entry, in the run's codecs (after the others), never listed under two keys; the
+    committed sic entry builds with one checkpoint path."""
+    assert "evaluate.progressive" in RUN_KEYS
+    import benchmark.codecs.sic  # noqa: F401  (registers sic)
+
+    cfg = _build(base, lambda p: p["evaluate"].update(progressive=["sic"]))
+    assert cfg.evaluate.progressive == ("sic",) and cfg.evaluated_codecs()[-1] == "sic"
+    assert cfg.codec("sic").rate_points == tuple(range(1, 17))
+    c = cfg.codec("sic")
+    assert build_codec(c.codec, c.options, checkpoints="models/quick/{model}/model.pt").progressive
+    assert _build(base, lambda p: None).evaluate.progressive == ()
+    for mutate, match in (
+        (lambda p: p["evaluate"].update(progressive=["sik"]), r"evaluate\.progressive.*'sik'.*sic"),
+        (lambda p: p["codecs"]["sic"].update(rate_points=[0, 4]), r"codecs\.sic\.rate_points \[0, 4\]: \[0\] are not levels"),
+        (lambda p: p["codecs"]["sic"].update(rate_points=[4, 17, 2.5]), r"\[17, 2\.5\] are not levels \(integers in 1\.\.16\)"),
+        (lambda p: p["codecs"]["sic"].pop("rate_points"), r"codecs\.sic\.rate_points: missing"),
+        (lambda p: p["codecs"]["sic"]["options"].update(model="sic-small"), r"evaluate\.progressive is named like its model"),
+        (lambda p: p["evaluate"].update(learned=["dvae", "sic"]), r"'sic' is listed twice, under evaluate\.learned and evaluate\.progressive"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            _build(base, lambda p, m=mutate: (p["evaluate"].update(progressive=["sic"]), m(p)))
+
+
 def test_defaults_live_in_the_dataclasses(base):
     cfg = _build(base, lambda p: p.pop("samples"))
     assert cfg.samples.n == 16 and cfg.samples.size == 64

@@ -82,8 +82,8 @@ def test_trailing_garbage_wrong_magic_unknown_version(real):
         unpack(data + b"\x00")
     with pytest.raises(ContainerError, match="wrong magic"):
         unpack(b"JFIF" + data[4:])
-    with pytest.raises(ContainerError, match="unknown container format version 3"):
-        unpack(data[:4] + b"\x03" + data[5:])
+    with pytest.raises(ContainerError, match="unknown container format version 4"):
+        unpack(data[:4] + b"\x04" + data[5:])
     with pytest.raises(ContainerError, match="unknown symbol order 7"):
         unpack(data[:4] + b"\x02\x07" + data[5:])
 
@@ -100,6 +100,37 @@ def test_symbol_order_is_recorded(real):
         pack(dataclasses.replace(real, order="zigzag"))
     with pytest.raises(ContainerError, match="expected bytes"):
         unpack("CBLC")
+
+
+def test_progressive_container_layout_and_errors():
+    """Version 3 (progressive): a sampling byte after the version, the seed's varint only for
+    'seeded'; the order is slice-wavefront; bad sampling codes, seeds and fields are refused."""
+    import dataclasses
+
+    base = Container("s", 7, 64, 96, (), ((b"zz",), (b"yyy",)), order="slice-wavefront", sampling="seeded", seed=300)
+    data = pack(base)
+    assert data[:7] == b"CBLC\x03\x01" + b"\xac" and data[7] == 0x02  # seed 300 = LEB128 ac 02
+    assert data[8:] == pack(dataclasses.replace(base, sampling=None, seed=None, order="raster"))[5:]
+    assert unpack(data) == base
+    for sampling, code in (("none", 0), ("official", 2)):
+        c = dataclasses.replace(base, sampling=sampling, seed=None)
+        packed = pack(c)
+        assert packed[4:6] == bytes([3, code]) and len(packed) == len(data) - 2 and unpack(packed) == c
+    with pytest.raises(ContainerError, match="unknown sampling 3"):
+        unpack(data[:5] + b"\x03" + data[6:])
+    top = data[:6] + b"\xff" * 8 + b"\x7f" + data[8:]  # the largest seed, 2**63 - 1, in 9 bytes
+    assert unpack(top) == dataclasses.replace(base, seed=2**63 - 1) and pack(unpack(top)) == top
+    with pytest.raises(ContainerError, match="seed .* varint longer than 9 bytes"):
+        unpack(data[:6] + b"\xff" * 9 + b"\x01" + data[8:])
+    with pytest.raises(ContainerError, match="truncated: seed"):
+        unpack(data[:6] + b"\x80")
+    for bad, match in (
+        (dict(seed=-1), "seed -1"), (dict(seed=None), "seed None"), (dict(seed=2**63), "seed"),
+        (dict(sampling="none"), "stores no seed"), (dict(sampling="gaussian"), "sampling 'gaussian'"),
+        (dict(order="raster"), "order .slice-wavefront."), (dict(sampling=None, order="raster"), "only stored in a progressive"),
+    ):
+        with pytest.raises(ContainerError, match=match):
+            pack(dataclasses.replace(base, **bad))
 
 
 def _header(id_len=b"\x00", groups=b"") -> bytes:

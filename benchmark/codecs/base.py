@@ -57,12 +57,17 @@ class Codec(abc.ABC):
     GPU): the evaluate stage then runs it in the main process, one image after another, with
     torch using all threads.
 
+    A ``progressive`` codec (class attribute) codes every rate point with one model (SIC: the
+    rate point is the level, how many latent slices are sent); the ``evaluate-progressive``
+    stage runs it, with the path of its one checkpoint.
+
     Codecs that need files (a learned codec's checkpoints) take their locations as keyword
     arguments of their own constructor, passed by the stage from dvc.yaml; they never build
     paths themselves.
     """
 
     rate_param: ClassVar[str] = "quality"
+    progressive: ClassVar[bool] = False  # one model serves every rate point (SIC's levels); stage evaluate-progressive
     defaults: ClassVar[Dict[str, Any]] = {}
     choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
     in_process: ClassVar[bool] = False

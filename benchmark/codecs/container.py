@@ -1,10 +1,16 @@
 """The bitstream container of the learned codecs: a small versioned binary header + the strings.
 
-Every byte of a container counts in the codec's bpp. Two versions: version 1 (below) for every
+Every byte of a container counts in the codec's bpp. Three versions: version 1 (below) for every
 model whose strings have one symbol order (and the context models' CompressAI raster order);
 version 2 is version 1 with one more byte after the version, the **symbol order** of the
 context models' latent (0: raster, CompressAI's; 1: wavefront, ``benchmark.codecs.autoregressive``),
-so that a decoder never guesses the order. Layout, version 1 (integers are unsigned;
+so that a decoder never guesses the order; version 3 is the **progressive** container
+(``benchmark.codecs.sic``: one model, the rate point is the level, the untransmitted latent
+channels are sampled by the decoder): version 1 with, after the version byte, one **sampling**
+byte (0 ``none``: nothing is sampled, the top level; 1 ``seeded``: the decoder's draw is seeded
+by the varint **seed** that follows; 2 ``official``: the authors' unseeded draw, no seed) and
+the symbol order ``slice-wavefront`` implied. Versions 1 and 2 are read as before. Layout,
+version 1 (integers are unsigned;
 "varint" is unsigned LEB128: 7 bits per byte, least significant group first, high bit set on
 every byte but the last, at most 9 bytes)::
 
@@ -24,6 +30,11 @@ every byte but the last, at most 9 bytes)::
     .         varint   length in bytes of each of those strings
     .       ...      the strings, concatenated in order (group by group); nothing after them
 
+Version 3 inserts after the version byte::
+
+    5       1        sampling: 0 none, 1 seeded, 2 official
+    6       varint   seed (only when sampling is 1), below 2**63
+
 A 24-bit-per-pixel image of 65535 x 65535 is the largest the header can describe. ``unpack``
 validates everything before it allocates: a count or length larger than the bytes that remain
 is rejected at once, so corrupt input never hangs or allocates more than its own size.
@@ -33,14 +44,19 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from benchmark.errors import BenchmarkError
 
 MAGIC = b"CBLC"
 VERSION = 1
 VERSION_WITH_ORDER = 2
+VERSION_PROGRESSIVE = 3
+VERSIONS = (VERSION, VERSION_WITH_ORDER, VERSION_PROGRESSIVE)
 ORDERS = ("raster", "wavefront")  # the order byte of version 2 indexes this
+PROGRESSIVE_ORDER = "slice-wavefront"  # the (implied) symbol order of version 3
+SAMPLINGS = ("none", "seeded", "official")  # the sampling byte of version 3 indexes this
+MAX_SEED = (1 << (7 * 9)) - 1  # the largest varint
 MAX_VARINT_BYTES = 9  # 63 bits: far above any real length, small enough to reject garbage fast
 MAX_DIMS = 8
 MAX_GROUPS = 64
@@ -60,7 +76,10 @@ class Container:
     latent shape ``model.decompress`` needs (tuple of non-negative ints, at most 8).
     ``strings``: CompressAI's ``strings``, a tuple of groups, each a tuple of ``bytes``.
     ``order``: the symbol order of the strings, ``raster`` (written as version 1) or
-    ``wavefront`` (version 2).
+    ``wavefront`` (version 2), or ``slice-wavefront`` for a progressive container.
+    ``sampling``: None for versions 1 and 2; for a progressive container (version 3) how the
+    decoder fills the untransmitted channels, one of ``SAMPLINGS``, with ``seed`` (an int in
+    [0, 2**63), only for ``seeded``; None otherwise). ``quality`` is then the level.
     """
 
     model_id: str
@@ -70,6 +89,8 @@ class Container:
     shape: Tuple[int, ...]
     strings: Tuple[Tuple[bytes, ...], ...]
     order: str = "raster"
+    sampling: Optional[str] = None
+    seed: Optional[int] = None
 
     @property
     def payload_bytes(self) -> int:
@@ -96,6 +117,22 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _progressive_fields(c: Container) -> List[int]:
+    """The version byte, the sampling byte and the seed's varint bytes of a progressive container."""
+    if c.order != PROGRESSIVE_ORDER:
+        raise ContainerError(f"a progressive container has the symbol order {PROGRESSIVE_ORDER!r}, got {c.order!r}")
+    if c.sampling not in SAMPLINGS:
+        raise ContainerError(f"sampling {c.sampling!r} is not one of {SAMPLINGS}")
+    fields = [VERSION_PROGRESSIVE, SAMPLINGS.index(c.sampling)]
+    if c.sampling == "seeded":
+        if isinstance(c.seed, bool) or not isinstance(c.seed, int) or not 0 <= c.seed <= MAX_SEED:
+            raise ContainerError(f"seed {c.seed!r} is not an int in [0, 2**63)")
+        fields += list(_varint(c.seed))
+    elif c.seed is not None:
+        raise ContainerError(f"sampling {c.sampling!r} stores no seed, got seed {c.seed!r}")
+    return fields
+
+
 def pack(c: Container) -> bytes:
     """Serialize ``c`` (layout in the module docstring). Raises ``ContainerError`` naming the
     field that does not fit (quality outside 0..255, a side outside 1..65535, too many dims or
@@ -110,9 +147,14 @@ def pack(c: Container) -> bytes:
         raise ContainerError(f"shape has {len(c.shape)} dims, at most {MAX_DIMS} fit")
     if len(c.strings) > MAX_GROUPS:
         raise ContainerError(f"{len(c.strings)} string groups, at most {MAX_GROUPS} fit")
-    if c.order not in ORDERS:
-        raise ContainerError(f"symbol order {c.order!r} is not one of {ORDERS}")
-    version = [VERSION] if c.order == "raster" else [VERSION_WITH_ORDER, ORDERS.index(c.order)]
+    if c.sampling is None:
+        if c.order not in ORDERS:
+            raise ContainerError(f"symbol order {c.order!r} is not one of {ORDERS}")
+        if c.seed is not None:
+            raise ContainerError("a seed is only stored in a progressive container (sampling 'seeded')")
+        version = [VERSION] if c.order == "raster" else [VERSION_WITH_ORDER, ORDERS.index(c.order)]
+    else:
+        version = _progressive_fields(c)
     parts: List[bytes] = [MAGIC, bytes(version), _varint(len(mid)), mid]
     parts.append(struct.pack(">BHHB", c.quality, c.height, c.width, len(c.shape)))
     parts += [_varint(int(d)) for d in c.shape]
@@ -180,14 +222,21 @@ def unpack(data: bytes) -> Container:
     if magic != MAGIC:
         raise ContainerError(f"wrong magic {magic!r}, expected {MAGIC!r} (not a learned-codec container)")
     version = r.take(1, "format version")[0]
-    if version not in (VERSION, VERSION_WITH_ORDER):
-        raise ContainerError(f"unknown container format version {version} (this reader knows {VERSION} and {VERSION_WITH_ORDER})")
-    order = "raster"
+    if version not in VERSIONS:
+        raise ContainerError(f"unknown container format version {version} (this reader knows {', '.join(map(str, VERSIONS))})")
+    order, sampling, seed = "raster", None, None
     if version == VERSION_WITH_ORDER:
         code = r.take(1, "symbol order")[0]
         if code >= len(ORDERS):
             raise ContainerError(f"unknown symbol order {code} at offset {r.pos - 1} (known: {', '.join(f'{i} {o}' for i, o in enumerate(ORDERS))})")
         order = ORDERS[code]
+    elif version == VERSION_PROGRESSIVE:
+        code = r.take(1, "sampling")[0]
+        if code >= len(SAMPLINGS):
+            raise ContainerError(f"unknown sampling {code} at offset {r.pos - 1} (known: {', '.join(f'{i} {o}' for i, o in enumerate(SAMPLINGS))})")
+        order, sampling = PROGRESSIVE_ORDER, SAMPLINGS[code]
+        if sampling == "seeded":
+            seed = r.varint("seed")  # at most 9 bytes: below 2**63
     n_id = r.count("model id length", limit=r.remaining)
     raw_id = r.take(n_id, "model id")
     try:
@@ -211,7 +260,8 @@ def unpack(data: bytes) -> Container:
     if total < r.remaining:
         raise ContainerError(f"{r.remaining - total} bytes of trailing garbage after the strings")
     strings = tuple(tuple(r.take(n, f"string {i} of group {g}") for i, n in enumerate(group)) for g, group in enumerate(lengths))
-    return Container(model_id=mid, quality=quality, height=height, width=width, shape=shape, strings=strings, order=order)
+    return Container(model_id=mid, quality=quality, height=height, width=width, shape=shape, strings=strings, order=order,
+                     sampling=sampling, seed=seed)
 
 
 def header_size(c: Container) -> int:

@@ -137,7 +137,9 @@ class LearnedCodec(Codec):
     ``zeros-centred`` (CompressAI's models), zeros around the image, centred, as ``eval_model``
     does (``compressai.ops.compute_padding`` and ``F.pad(mode="constant", value=0)``), or
     ``replicate-bottom-right`` (QRes-VAE), the last row and column repeated to the bottom and right,
-    as the QRes-VAE authors' ``compress_file`` does (``F.pad(mode="replicate")``); then
+    as the QRes-VAE authors' ``compress_file`` does (``F.pad(mode="replicate")``), or
+    ``zeros-bottom-right`` (SIC), zeros to the bottom and right, the image top-left, as the SIC
+    authors' ``main.py`` does; then
     ``model.compress`` under ``torch.no_grad()`` (a context model: ``autoregressive.compress`` in
     the chosen order).
 
@@ -252,7 +254,7 @@ class LearnedCodec(Codec):
     def _pads(height: int, width: int, padding: str) -> Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]:
         """(pad, unpad) for ``F.pad`` (left, right, top, bottom) from ``height`` x ``width`` to
         multiples of 64 and back: centred for ``zeros-centred`` (``compute_padding``), all at the
-        right and bottom for ``replicate-bottom-right``."""
+        right and bottom for ``replicate-bottom-right`` and ``zeros-bottom-right``."""
         _, _, compute_padding = _import_torch()
         if padding == "zeros-centred":
             return compute_padding(height, width, min_div=PAD_MULTIPLE)
@@ -265,7 +267,7 @@ class LearnedCodec(Codec):
         _, F, _ = _import_torch()
         x = self._to_tensor(image)
         pad, _ = self._pads(x.shape[2], x.shape[3], padding)
-        if padding == "zeros-centred":
+        if padding in ("zeros-centred", "zeros-bottom-right"):
             return F.pad(x, pad, mode="constant", value=0)
         return F.pad(x, pad, mode="replicate") if any(pad) else x
 
@@ -347,6 +349,8 @@ class LearnedCodec(Codec):
             c = unpack(data)
         except ContainerError as e:
             raise CodecError(f"learned: corrupt bitstream: {e}") from e
+        if c.sampling is not None:
+            raise CodecError("learned: corrupt bitstream: a progressive (version 3) container, which the sic codec writes")
         _check_latent_shape(c)
         model, meta = self.load(c.quality)
         expected = model_id(meta)

@@ -21,8 +21,9 @@ class ModelSpec:
     ``padding``: how the ``learned`` codec brings an image to a multiple of 64 px before
     ``compress`` and crops the reconstruction back (one of ``PADDINGS``): ``zeros-centred``,
     zeros on all sides, centred (CompressAI's ``eval_model``, ``compressai.ops.compute_padding``),
-    or ``replicate-bottom-right``, the edge pixels replicated to the right and bottom (the
-    QRes-VAE authors' ``compress_file``); the decoder crops the same way.
+    ``replicate-bottom-right``, the edge pixels replicated to the right and bottom (the
+    QRes-VAE authors' ``compress_file``), or ``zeros-bottom-right``, zeros to the right and
+    bottom with the image top-left (the SIC authors' ``main.py``); the decoder crops the same way.
     """
 
     name: str
@@ -45,7 +46,7 @@ class ModelSpec:
         return self.factory()(**size)
 
 
-PADDINGS = ("zeros-centred", "replicate-bottom-right")
+PADDINGS = ("zeros-centred", "replicate-bottom-right", "zeros-bottom-right")
 
 ARCHITECTURES: Registry[ModelSpec] = Registry("model architecture")
 
@@ -155,6 +156,31 @@ for _name, _fn, _args, _paper, _paper_sizes in [
     ARCHITECTURES.register(_name)(
         ModelSpec(_name, _qres(_fn), _args, _paper, paper_sizes={q: dict(_paper_sizes) for q in range(1, 9)},
                   padding="replicate-bottom-right")
+    )
+
+
+def _sic(fn_name: str) -> Callable[[], Callable[..., Any]]:
+    def factory() -> Callable[..., Any]:
+        from benchmark.models import sic
+
+        return getattr(sic, fn_name)
+
+    return factory
+
+
+# Progressive SIC (benchmark/models/sic.py): the authors' architecture and state_dict layout. `sic`
+# is the official structure at latent width `dim` with `heads` attention heads (dim=96, heads=4:
+# 3.10M parameters, the proposed CPU size); `sic-official` is the published model (dim 512,
+# 16 heads, 87.2M parameters), fixed, for the authors' checkpoints. One model covers all 16 rate
+# levels (the transmitted slices); the authors zero-pad bottom/right to multiples of 64.
+_SIC_PAPER = "Liang et al., Synonymous variational inference for perceptual image compression, ICML 2025"
+for _name, _fn, _args, _paper, _paper_sizes in [
+    ("sic", "sic", ("dim", "heads"), f"{_SIC_PAPER} (progressive SIC, official structure at width dim)", {"dim": 512, "heads": 16}),
+    ("sic-official", "sic_official", (), f"{_SIC_PAPER} (progressive SIC, the published model, 87.2M parameters)", {}),
+]:
+    ARCHITECTURES.register(_name)(
+        ModelSpec(_name, _sic(_fn), _args, _paper, paper_sizes={q: dict(_paper_sizes) for q in range(1, 9)},
+                  padding="zeros-bottom-right")
     )
 
 
