@@ -19,23 +19,30 @@ Outputs in ``--out``:
   BD-rates of ``report.main_method`` (pchip) with interval and wins, and BD-quality.
 - ``README.md``: the data set's report in one page: figures, main tables, codecs and how each
   was obtained, provenance (``benchmark.analysis.setreadme``).
-- ``figures/rd-psnr.{png,pdf}``, ``figures/rd-ms-ssim.{png,pdf}``: ours solid, published dashed.
+- Figures, each as ``figures/<stem>.png`` (the folder DVC renders as plots: PNG only) and
+  ``figures-pdf/<stem>.pdf``; styles and legends shared by all figures of the run
+  (``benchmark.plots.styles.figure_key``: a colour and marker per codec family, a published
+  curve in its counterpart's, legend groups saying how each codec was obtained, from
+  ``origins``): ``rd-psnr``, ``rd-ms-ssim`` (one per BD axis): ours solid, published dashed,
+  with a low-rate panel on the learned codecs (``benchmark.plots.rd``). Before writing, the
+  report removes the figures of an earlier run from both folders.
 - ``compressai/<codec>.json``: our curves in CompressAI's results-JSON format.
 - Perception (``--perception``: evaluate's ``<codec>.csv`` FID/KID tables and ``<codec>.json``
   status records): the summary gains the mean LPIPS / DISTS / HaarPSI and the per-rate-point
   FID, KID (+ std) and patch count; ``perception.md`` lists the perceptual metrics computed and
   those missing (reason, file needed, where to put it) and the FID/KID table, marked indicative
-  under ``metrics.figures.fid_indicative_below`` patches; ``figures/rdp-<metric>.{png,pdf}`` (bpp
-  vs LPIPS, DISTS, HaarPSI, FID, KID) and ``figures/dp-psnr-<metric>.{png,pdf}`` (PSNR vs LPIPS and
-  vs HaarPSI at the matched rates ``metrics.figures.dp_rates``). A missing metric gives a figure
-  with a note, never an error.
+  under ``metrics.figures.fid_indicative_below`` patches; figures ``rdp-<metric>`` (bpp vs LPIPS,
+  DISTS, HaarPSI, FID, KID) and ``dp-psnr-<metric>`` (PSNR vs LPIPS and vs HaarPSI at the matched
+  rates ``metrics.figures.dp_rates``). No figure without data: a metric no codec has a value of
+  gets none, and README.md names it with the reason; one some codecs lack is drawn for the
+  others with a note.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -49,13 +56,15 @@ from benchmark.analysis.perception import (
     read_set_results,
     read_status,
 )
+from benchmark.analysis.origins import Origin
 from benchmark.analysis.references import Curve, read_curve, write_compressai_json
 from benchmark.analysis.setreadme import dataset_readme
 from benchmark.config import MetricsConfig, ReportConfig
 from benchmark.fileio import write_text_atomic
 from benchmark.metrics.base import METRICS, bd_axes, per_image_metrics
 from benchmark.plots.rd import plot_rd
-from benchmark.plots.rdp import plot_dp, plot_rdp
+from benchmark.plots.rdp import has_values, plot_dp, plot_rdp
+from benchmark.plots.styles import Entry, FigureKey, figure_key
 from benchmark.results import ResultsError, read_results, summarize, write_csv_atomic
 
 
@@ -129,30 +138,66 @@ def _write_compressai(out_dir: Path, dataset: str, codecs: Sequence[str], summar
     return out_dir / "compressai"
 
 
+FIGURES_PDF = "figures-pdf"
+"""The folder of the figures' PDFs, beside ``figures/`` (PNG only: DVC renders that folder as
+its plots, and fails on anything but images and data files)."""
+
+
+def figure_entries(codecs: Sequence[str], origins: Mapping[str, Origin]) -> List[Entry]:
+    """Our codecs as the figures list them: family, legend group and detail from ``origins``
+    (a codec without one is looked up by its name and listed under "Ours")."""
+    out = []
+    for c in codecs:
+        o = origins.get(c)
+        out.append(Entry(c) if o is None else Entry(c, family=o.family, learned=o.learned, group=o.group, detail=o.detail))
+    return out
+
+
+def _clear_figures(*folders: Path) -> None:
+    """Remove the PNG and PDF files directly in ``folders`` (the report's own figure folders), so
+    that a figure the report no longer draws (a metric without values) does not linger."""
+    for folder in folders:
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.is_file() and p.suffix.lower() in (".png", ".pdf"):
+                    p.unlink()
+
+
 def _write_figures(out_dir: Path, title: str, codecs: Sequence[str], ours, refs, summary, statuses, cfg: ReportConfig,
-                   mcfg: MetricsConfig) -> List[Path]:
-    """RD figures (one per BD axis), RDP figures (one per requested perceptual metric) and the
-    distortion-perception figures of ``metrics.figures.dp``; returns the PNGs written, in order."""
-    figures = out_dir / "figures"
-    stems = []
+                   mcfg: MetricsConfig, key: FigureKey) -> Tuple[List[Tuple[Path, Path]], Dict[str, str]]:
+    """RD figures (one per BD axis), RDP figures (one per requested perceptual metric with values)
+    and the distortion-perception figures of ``metrics.figures.dp``: PNGs in ``figures/``, PDFs
+    in ``figures-pdf/``. Returns the (PNG, PDF) pairs written, in order, and {metric label: why it has no
+    figure} for the requested perceptual metrics without values."""
+    figures, pdfs = out_dir / "figures", out_dir / FIGURES_PDF
+    _clear_figures(figures, pdfs)
+    stems: List[str] = []
+    missing: Dict[str, str] = {}
     for metric in bd_axes():
-        stems.append(figures / f"rd-{metric.file_stem}")
-        plot_rd(ours, refs, metric.name, stems[-1], title=title, max_bpp=cfg.max_bpp,
-                counterparts=cfg.published_counterparts)
+        stems.append(f"rd-{metric.file_stem}")
+        plot_rd(ours, refs, metric.name, figures / stems[-1], title=title, max_bpp=cfg.max_bpp, key=key,
+                pdf_stem=pdfs / stems[-1])
     for metric in mcfg.perceptual:
-        stems.append(figures / f"rdp-{METRICS.get(metric).file_stem}")
+        m = METRICS.get(metric)
+        if not has_values(summary, metric, codecs):
+            missing[m.label] = missing_note(statuses, metric) or "no values in the per-image or per-set results."
+            continue
+        stems.append(f"rdp-{m.file_stem}")
         plot_rdp(
-            summary, metric, stems[-1], codecs=list(codecs), title=title,
+            summary, metric, figures / stems[-1], pdf_stem=pdfs / stems[-1], codecs=list(codecs), title=title,
             max_bpp=cfg.max_bpp, note=missing_note(statuses, metric), indicative_below=mcfg.figures.fid_indicative_below,
+            key=key,
         )
     for metric in (m for m in mcfg.figures.dp if m in mcfg.perceptual):
-        stems.append(figures / f"dp-psnr-{METRICS.get(metric).file_stem}")
+        if not has_values(summary, metric, codecs):
+            continue
+        stems.append(f"dp-psnr-{METRICS.get(metric).file_stem}")
         plot_dp(
-            summary, stems[-1], codecs=list(codecs), rates=list(mcfg.figures.dp_rates),
-            title=f"{title}: distortion vs perception at matched rates", distortion="psnr", perception=metric,
-            note=missing_note(statuses, metric),
+            summary, figures / stems[-1], pdf_stem=pdfs / stems[-1], codecs=list(codecs),
+            rates=list(mcfg.figures.dp_rates), title=f"{title}: distortion vs perception at matched rates",
+            distortion="psnr", perception=metric, note=missing_note(statuses, metric), key=key,
         )
-    return [p.with_suffix(".png") for p in stems if p.with_suffix(".png").is_file()]
+    return [(figures / f"{s}.png", pdfs / f"{s}.pdf") for s in stems], missing
 
 
 README_LINKS = {
@@ -177,7 +222,7 @@ def report(
     cfg: ReportConfig,
     perception_dir: Optional[Path] = None,
     metrics_cfg: Optional[MetricsConfig] = None,
-    origins: Optional[Mapping[str, str]] = None,
+    origins: Optional[Mapping[str, Origin]] = None,
 ) -> Dict[str, Path]:
     """Build every report output for one data set; returns name -> path of what it wrote.
 
@@ -185,8 +230,9 @@ def report(
     (``<codec>.csv``, ``<codec>.json``); None or absent files: those codecs have no FID/KID and
     no status record (noted in ``perception.md`` and the figures). ``metrics_cfg``: which
     perceptual figures to draw, the matched rates and the indicative threshold (default
-    ``MetricsConfig()``). ``origins``: codec -> how it was obtained, for the README
-    (``benchmark.analysis.origins.codec_origins``; absent codecs show "-").
+    ``MetricsConfig()``). ``origins``: codec -> how it was obtained
+    (``benchmark.analysis.origins.codec_origins``), for the README's codec table and the figure
+    legends and styles (family); an absent codec shows "-" and is styled by its name.
 
     Raises ``ResultsError`` if a codec's results are missing or malformed (also a perception file
     that exists but is malformed), or the anchor is not among the codecs.
@@ -210,8 +256,14 @@ def report(
         perception_markdown(dataset, statuses, summary, indicative_below=mcfg.figures.fid_indicative_below, metrics=mcfg.perceptual),
     )
     written["perception_md"] = out_dir / "perception.md"
-    pngs = _write_figures(out_dir, title, codecs, ours, refs, summary, statuses, cfg, mcfg)
+    key = figure_key(figure_entries(codecs, origins or {}), [r.name for r in refs], cfg.published_counterparts,
+                     cfg.reference_anchor)
+    pngs, missing = _write_figures(out_dir, title, codecs, ours, refs, summary, statuses, cfg, mcfg, key)
     written["figures"] = out_dir / "figures"
+    written["figures_pdf"] = out_dir / FIGURES_PDF
     written["readme"] = out_dir / "README.md"
-    write_text_atomic(written["readme"], dataset_readme(dataset, out_dir, df, summary, bd, cfg, origins or {}, pngs, README_LINKS))
+    write_text_atomic(written["readme"], dataset_readme(
+        dataset, out_dir, df, summary, bd, cfg, origins or {}, pngs, README_LINKS,
+        published=key.published, left_out=key.left_out, missing_figures=missing,
+    ))
     return written

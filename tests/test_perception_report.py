@@ -57,7 +57,7 @@ def _run(tmp_path, data_dir, capsys, params_file):
     return res, capsys.readouterr()
 
 
-def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_path, monkeypatch, data_dir, capsys, params_file):
+def test_offline_run_records_missing_metrics_and_draws_no_figure_without_data(tmp_path, monkeypatch, data_dir, capsys, params_file):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     monkeypatch.delenv("BENCHMARK_MIRROR", raising=False)
     res, out = _run(tmp_path, data_dir, capsys, params_file)
@@ -84,10 +84,27 @@ def test_offline_run_records_missing_metrics_and_still_draws_rdp_figures(tmp_pat
     assert summary.haarpsi.notna().all() and summary.fid.isna().all() and (summary.n_patches == 4).all()
     metrics = json.loads((res / "metrics.json").read_text())["jpeg"]
     assert metrics == {"n_images": 2, "n_rate_points": 3}  # one codec, the anchor: no BD-rate; no means over rate points
-    for stem in ("rdp-lpips", "rdp-haarpsi", "rdp-fid", "rdp-kid", "dp-psnr-lpips", "dp-psnr-haarpsi"):
+    for stem in ("rdp-haarpsi", "dp-psnr-haarpsi"):
         assert (res / "figures" / f"{stem}.png").stat().st_size > 5_000, stem
-        assert (res / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
-    assert not (res / "figures" / "rdp-dists.png").exists()  # not requested in these params
+        assert (res / "figures-pdf" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    # No figure without data: LPIPS, FID and KID have no values, DISTS was not requested.
+    assert sorted(p.name for p in (res / "figures").iterdir()) == [
+        "dp-psnr-haarpsi.png", "rd-ms-ssim.png", "rd-psnr.png", "rdp-haarpsi.png"]
+    assert sorted(p.stem for p in (res / "figures-pdf").iterdir()) == ["dp-psnr-haarpsi", "rd-ms-ssim", "rd-psnr", "rdp-haarpsi"]
+    # ... and the report names each missing metric and why, where the figure would have been.
+    readme = (res / "README.md").read_text()
+    perception = readme.split("## Perception")[1].split("## Codecs")[0]
+    for label, file in (("LPIPS", "alexnet-owt-7be5be79.pth"), ("FID", "weights-inception-2015-12-05-6726825d.pth"),
+                        ("KID", "weights-inception-2015-12-05-6726825d.pth")):
+        line = next(ln for ln in perception.splitlines() if ln.startswith(f"- {label}"))
+        assert "not available" in line and file in line, line
+    assert "DISTS" not in perception and "rdp-lpips" not in readme and "![Rate-perception: HaarPSI]" in perception
+    assert "missing for every codec has no figure" in md
+    # A stale figure of an earlier run (a metric that had values then) does not survive a rerun.
+    (res / "figures" / "rdp-lpips.png").write_bytes(b"stale")
+    (res / "figures-pdf" / "rdp-lpips.pdf").write_bytes(b"stale")
+    _run(tmp_path, data_dir, capsys, params_file)
+    assert not (res / "figures" / "rdp-lpips.png").exists() and not (res / "figures-pdf" / "rdp-lpips.pdf").exists()
 
 
 def test_weights_in_the_cache_put_lpips_and_fid_in_tables_and_figures(tmp_path, monkeypatch, data_dir, capsys, params_file):
@@ -138,13 +155,14 @@ def test_rdp_figure_plots_every_codec_and_notes_missing_ones():
     s.loc[s.codec == "b", "lpips"] = np.nan
     fig = build_rdp_figure(s, "lpips", codecs=["a", "b"], title="t", note="Missing for b: weights")
     ax = fig.axes[0]
-    assert [ln.get_label() for ln in ax.get_lines()] == ["a"]
+    assert len(ax.get_lines()) == 1 and [t.get_text() for leg in fig.legends for t in leg.get_texts()] == ["a"]
     assert ax.get_ylabel() == "LPIPS (AlexNet, v0.1), lower is better"
-    assert any("Missing for b" in t.get_text() for t in ax.texts)
-    empty = build_rdp_figure(s.assign(lpips=np.nan), "lpips", codecs=["a", "b"], title="t", note="why").axes[0]
-    assert not empty.get_lines() and any("no values to plot" in t.get_text() and "why" in t.get_text() for t in empty.texts)
-    nothing = build_rdp_figure(s.drop(columns=["lpips"]), "lpips", codecs=["a"], title="t").axes[0]
-    assert any("not computed" in t.get_text() for t in nothing.texts)
+    assert any("Missing for b" in t.get_text() for t in fig.texts)  # the note, below the legend
+    # No figure without data: a metric without a value for any codec, or absent, is an error to draw.
+    with pytest.raises(ValueError, match="no codec has lpips values"):
+        build_rdp_figure(s.assign(lpips=np.nan), "lpips", codecs=["a", "b"], title="t", note="why")
+    with pytest.raises(ValueError, match="no codec has lpips values"):
+        build_rdp_figure(s.drop(columns=["lpips"]), "lpips", codecs=["a"], title="t")
     with pytest.raises(KeyError, match="unknown metric 'ssim'"):
         build_rdp_figure(s, "ssim", codecs=["a"], title="t")
 
@@ -160,8 +178,10 @@ def test_matched_rates_interpolate_in_log_rate_without_extrapolating():
     markers = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None" and len(ln.get_xdata()) == 1]
     points = sorted((float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in markers)
     assert len(points) == 4 and np.allclose(points[:2], [(29.0, 0.3), (29.0, 0.35)])
-    assert len(ax.get_legend().get_texts()) == 2  # the rate legend; the codec legend is an extra artist
-    assert any("no values" in t.get_text() for t in build_dp_figure(s.assign(lpips=np.nan), codecs=["a"], rates=[0.5], title="t").axes[0].texts)
+    legends = {leg.get_title().get_text(): [t.get_text() for t in leg.get_texts()] for leg in fig.legends}
+    assert legends["matched rate"] == ["0.4 bpp", "0.8 bpp"] and ["a", "b"] in legends.values()
+    with pytest.raises(ValueError, match="no codec has both psnr and lpips"):
+        build_dp_figure(s.assign(lpips=np.nan), codecs=["a"], rates=[0.5], title="t")
 
 
 def test_missing_note_and_markdown_without_records():

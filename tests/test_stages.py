@@ -128,7 +128,8 @@ def test_report_outputs(small_set, results_dir, tmp_path):
     assert np.allclose(exported.bpp, s.bpp) and np.allclose(exported.get("psnr"), s.psnr)
     for stem in ("rd-psnr", "rd-ms-ssim"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 10_000
-        assert (out / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert (out / "figures-pdf" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    assert {p.suffix for p in (out / "figures").iterdir()} == {".png"}  # the folder DVC renders: images only
     # The data set's README: figures embedded, the main tables, links only to files beside it, no machine path.
     readme = (out / "README.md").read_text()
     assert "![Rate-distortion: PSNR (RGB)](figures/rd-psnr.png)" in readme and "## BD-rate (pchip)" in readme

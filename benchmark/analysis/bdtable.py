@@ -28,7 +28,7 @@ COMPARISON_TITLES = {
     "ours": "Anchor: {anchor} (our run)",
     "pair": "Pairwise: against {anchor} (our run, report.pairs)",
     "published": "Anchor: {anchor} (published curve)",
-    "counterpart": "Each codec against the published curve of the same codec",
+    "counterpart": "Each codec against the published curve of the same codec (learned: the same architecture)",
 }
 PAIRED_KINDS = ("ours", "pair")
 """Comparisons of two of our codecs: per-image BD-rates, wins and bootstrap intervals."""

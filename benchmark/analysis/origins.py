@@ -1,13 +1,14 @@
-"""How each codec of a run was obtained, in words, for the report (the data set's README) and
-figure legends: a classical codec and its options; a learned codec trained here (budget, steps,
-batch, crops, training set, size, λ), or published weights (CompressAI's zoo, the authors'
-release). Read from the params the run used (``codecs``, ``models``, ``train``), which are
-what made the checkpoints the per-image rows were coded with (the model stages depend on
-exactly these params)."""
+"""How each codec of a run was obtained, for the report (the data set's README) and the figure
+legends: a classical codec and its options; a learned codec trained here (budget, steps, batch,
+crops, training set, size, λ), or published weights (CompressAI's zoo, the authors' release),
+with its parameter count. Read from the params the run used (``codecs``, ``models``, ``train``),
+which are what made the checkpoints the per-image rows were coded with (the model stages depend
+on exactly these params)."""
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
 
 from benchmark.config import Config
 
@@ -15,6 +16,24 @@ SOURCE_WORDS = {
     "zoo": "published weights (CompressAI model zoo, `{arch}`)",
     "pretrained": "published weights (the authors' release, `{arch}`)",
 }
+CLASSICAL_GROUP = "Ours: classical codecs"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """How one codec of the run was obtained.
+
+    ``text``: one line for the README. ``family``: what the figure styles look the codec up by
+    (``benchmark.plots.styles.FAMILIES``): the registered codec class of a classical codec, the
+    architecture of a learned one. ``learned``. ``group``: the legend group title (what the
+    codecs listed under it have in common: classical; trained here with budget and steps;
+    published weights). ``detail``: what the legend adds after the name (parameter count)."""
+
+    text: str
+    family: str
+    learned: bool = False
+    group: str = CLASSICAL_GROUP
+    detail: str = ""
 
 
 def _size(size) -> str:
@@ -27,29 +46,88 @@ def _options(options) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items()) if options else "default options"
 
 
-def codec_origin(cfg: Config, codec: str) -> str:
-    """One line on how ``codec`` (a codec of the run) was obtained. Raises ``ConfigError`` for a
-    codec or model that params do not define."""
+def parameter_count(arch: str, size: Dict[str, int]) -> int:
+    """Number of parameters (``nn.Parameter`` elements; not buffers such as CDF tables) of
+    architecture ``arch`` at channel counts ``size``. Built on the meta device (no memory, no
+    initialisation) where the architecture allows it; CompressAI's GDN mixes a CPU tensor into
+    its initialisation, so those are built on the CPU (a few MB, milliseconds), without
+    gradients."""
+    import torch
+
+    from benchmark.models.specs import build_model
+
+    with torch.no_grad():
+        try:
+            with torch.device("meta"):
+                model = build_model(arch, size)
+        except RuntimeError:
+            model = build_model(arch, size)
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def _millions(counts: Sequence[int]) -> str:
+    lo, hi = min(counts), max(counts)
+    fmt = lambda n: f"{n / 1e6:.3g}M"  # noqa: E731
+    return f"{fmt(lo)} params" if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)} params"
+
+
+def _rate_points(cfg: Config, codec: str) -> List[int]:
+    c = cfg.codec(codec)
+    return [int(q) for q in (c.rate_points or cfg.train.qualities)]
+
+
+def _sizes(cfg: Config, model, points: Sequence[int]) -> List[Dict[str, int]]:
+    """The channel counts of ``model``'s checkpoint at each rate point."""
+    from benchmark.models.specs import ARCHITECTURES
+
+    spec = ARCHITECTURES.get(model.architecture)
+    if model.source == "train":
+        entry = cfg.budget().models.get(model.name)
+        size = entry.size if entry is not None else "paper"
+    else:
+        size = "paper"
+    if size == "paper":
+        return [dict((spec.paper_sizes or {}).get(q, {})) for q in points]
+    return [dict(size) for _ in points]
+
+
+def codec_origin(cfg: Config, codec: str, *, count_parameters: bool = True) -> Origin:
+    """How ``codec`` (a codec of the run) was obtained. ``count_parameters``: put the learned
+    model's parameter count in the legend detail (``parameter_count``; builds the
+    architecture). Raises ``ConfigError`` for a codec or model that params do not define."""
     c = cfg.codec(codec)
     learned = codec in cfg.evaluate.learned or codec in cfg.evaluate.variants
     if not learned:
-        return f"classical codec `{c.codec}`, {_options(c.options)}"
+        return Origin(f"classical codec `{c.codec}`, {_options(c.options)}", family=c.codec)
     model = cfg.model(str(c.options.get("model", codec)))
+    points = _rate_points(cfg, codec)
+    detail = ""
+    if count_parameters:
+        try:
+            detail = _millions([parameter_count(model.architecture, s) for s in _sizes(cfg, model, points)])
+        except (ValueError, TypeError):  # an architecture without published widths for a `paper` size: no count
+            detail = ""
     if model.source != "train":
-        return SOURCE_WORDS[model.source].format(arch=model.architecture)
+        return Origin(SOURCE_WORDS[model.source].format(arch=model.architecture), family=model.architecture, learned=True,
+                      group="Ours: published weights", detail=detail)
     t = cfg.train
     entry = cfg.budget().models.get(model.name)
     lambdas = [t.lambdas[q] for q in c.rate_points if q in t.lambdas] or [t.lambdas[q] for q in t.qualities]
     lam = f"λ {min(lambdas):g}-{max(lambdas):g}" if len(lambdas) > 1 else f"λ {lambdas[0]:g}"
     if entry is None:
-        return f"trained here (`{t.budget}` budget), {lam}"
+        return Origin(f"trained here (`{t.budget}` budget), {lam}", family=model.architecture, learned=True,
+                      group=f"Ours: trained here ({t.budget} budget)", detail=detail)
     s = entry.settings
-    return (
+    return Origin(
         f"trained here (`{t.budget}` budget): {s.steps} steps per rate point, batch {s.batch_size} of "
-        f"{s.patch_size} px crops of `{t.data}`, lr {s.lr:g}, {_size(entry.size)}, {lam}"
+        f"{s.patch_size} px crops of `{t.data}`, lr {s.lr:g}, {_size(entry.size)}, {lam}",
+        family=model.architecture,
+        learned=True,
+        group=f"Ours: trained here ({t.budget} budget, {s.steps} steps)",
+        detail=detail,
     )
 
 
-def codec_origins(cfg: Config, codecs: Sequence[str]) -> Dict[str, str]:
+def codec_origins(cfg: Config, codecs: Sequence[str], *, count_parameters: bool = True) -> Dict[str, Origin]:
     """``{codec: codec_origin(cfg, codec)}`` for the codecs of a run, in their order."""
-    return {c: codec_origin(cfg, c) for c in codecs}
+    return {c: codec_origin(cfg, c, count_parameters=count_parameters) for c in codecs}

@@ -158,7 +158,8 @@ def _missing_lines(statuses, missing: Sequence[Tuple[str, Dict[str, List[str]]]]
         return lines + ["None."]
     lines.append(
         "These metrics were requested (`metrics.perceptual`) but their weight files were not available, so "
-        "their columns are empty (NaN) and their figures carry a note. Put each file at the path given (the "
+        "their columns are empty (NaN). A metric missing for every codec has no figure (the data set's README.md "
+        "names it); one missing for some codecs is drawn for the others, with a note. Put each file at the path given (the "
         "torch hub cache, `$TORCH_HOME/hub/checkpoints`), or name it under `metrics.weights` in params.yaml, "
         "or put it in the mirror, then rerun the scoring: `dvc repro --force --single-item --glob 'evaluate*' "
         "'report*'` (DVC does not track files outside the project)."

@@ -1,61 +1,68 @@
-"""Rate-distortion figures: our curves (solid) against published reference curves (dashed).
+"""Rate-distortion figures: our curves (solid) against published reference curves (dashed), with
+a second panel on the low rates where the learned codecs are.
 
-Figures are written by ``benchmark.plots.common.save_figure`` (PNG 200 dpi and vector PDF, fixed
-metadata).
+Styles and legends come from ``benchmark.plots.styles`` (one colour and marker per codec family;
+a published curve in the colour of our codec of the same family; legend groups below the axes
+that say how each codec was obtained). Figures are written by
+``benchmark.plots.common.save_figure`` (PNG 200 dpi and vector PDF, fixed metadata).
+
+The layout, shared with the rate-perception figures (``draw_rate_figure``):
+
+- the full panel spans [0, ``max_bpp``] (RD: ``report.max_bpp``);
+- a low-rate panel on its right spans [0, ``zoom_bpp(...)``]: 1.15 times the largest rate of
+  our learned codecs, rounded up to a 0.05 / 0.1 bpp step; drawn only when the run has learned
+  codecs and that range is at most half of the full panel's (``ZOOM_MAX_FRACTION``); the
+  full panel marks the zoomed region with a dotted box;
+- each panel's y range is fitted to the data visible in it (4 % margin).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Sequence
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from benchmark.analysis.references import Curve
 from benchmark.metrics.base import METRICS
 from benchmark.plots.common import PNG_DPI, save_figure  # noqa: F401  (PNG_DPI: the figures' resolution)
+from benchmark.plots.styles import FONT, Entry, FigureKey, figure_key, legend_panel
 
 X_LABEL = "Rate [bpp]"
-FIGSIZE_IN = (6.0, 4.2)
-MAX_LEGEND_INSIDE = 8  # more entries than this: legend goes outside, right of the axes
-
-# Styles: our codecs take colours in the order given; a published curve of the same codec
-# (``counterparts``) shares its codec's colour and marker; other published curves take the next
-# unused colours. tab10, then ten hues that none of tab10's resembles (a Kodak figure has 12 of
-# our codecs and more published curves: a 10-colour cycle gave two codecs the same colour).
-_EXTRA_COLOURS = ["#000000", "#b8860b", "#000080", "#008080", "#800000", "#32cd32", "#ff00ff", "#4b0082", "#ff7f50", "#556b2f"]
-_COLOURS = list(matplotlib.colormaps["tab10"].colors) + [matplotlib.colors.to_rgb(c) for c in _EXTRA_COLOURS]
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+FIGSIZE_IN = (7.2, 3.0)
+"""Width and height of the axes area with two panels (the legend panel is added below)."""
+FIGSIZE_ONE_IN = (6.0, 3.2)
+ZOOM_MAX_FRACTION = 0.5
+ZOOM_MARGIN = 1.15
 
 
-def styles_for(
-    ours: Sequence[str], references: Sequence[str] = (), counterparts: Optional[Mapping[str, str]] = None
-) -> Dict[Tuple[str, bool], Tuple[tuple, str]]:
-    """(RGB colour, marker) per (name, published).
+class Series(NamedTuple):
+    """One line of a rate figure: name, published (dashed), bpp, values, optional error bars."""
 
-    Our names get slots 0, 1, ... in the order given (so a codec keeps its style across
-    figures of one run); a reference whose name (case-insensitive) is ``counterparts[codec]``
-    for one of our codecs shares that codec's slot; the other references get the next slots,
-    in sorted order. Slot i is colour i % 20 (tab10, then ten other hues) and marker i % 8:
-    pairs stay unique for 40 curves, and neighbouring curves differ in marker too (grayscale
-    print).
-    """
-    counterparts = {k: v.lower() for k, v in (counterparts or {}).items()}
-    out: Dict[Tuple[str, bool], Tuple[tuple, str]] = {}
-    slot = 0
-    for name in dict.fromkeys(ours):
-        out[(name, False)] = (_COLOURS[slot % len(_COLOURS)], _MARKERS[slot % len(_MARKERS)])
-        slot += 1
-    by_published = {v: out[(k, False)] for k, v in counterparts.items() if (k, False) in out}
-    for name in sorted(set(references), key=str.lower):
-        if name.lower() in by_published:
-            out[(name, True)] = by_published[name.lower()]
-        else:
-            out[(name, True)] = (_COLOURS[slot % len(_COLOURS)], _MARKERS[slot % len(_MARKERS)])
-            slot += 1
-    return out
+    name: str
+    published: bool
+    x: np.ndarray
+    y: np.ndarray
+    yerr: Optional[np.ndarray] = None
+
+
+def nice_ceil(x: float) -> float:
+    step = 0.05 if x <= 0.3 else 0.1 if x <= 1.0 else 0.25
+    return round(math.ceil(x / step - 1e-9) * step, 10)
+
+
+def zoom_bpp(series: Sequence[Series], learned: Sequence[str], xmax: float) -> Optional[float]:
+    """Right end of the low-rate panel: ``ZOOM_MARGIN`` times the largest rate of the learned
+    codecs among ``series``, rounded up to a 0.05 (up to 0.3 bpp) or 0.1 bpp step; None when
+    no learned codec is drawn or the range exceeds ``ZOOM_MAX_FRACTION`` of ``xmax``."""
+    rates = [float(s.x.max()) for s in series if not s.published and s.name in learned and len(s.x)]
+    if not rates:
+        return None
+    z = nice_ceil(ZOOM_MARGIN * max(rates))
+    return z if z <= ZOOM_MAX_FRACTION * xmax else None
 
 
 def _visible_y(x: np.ndarray, y: np.ndarray, xmax: float) -> np.ndarray:
@@ -66,6 +73,63 @@ def _visible_y(x: np.ndarray, y: np.ndarray, xmax: float) -> np.ndarray:
     return np.concatenate(ys)
 
 
+def _ylim(series: Sequence[Series], xmax: float):
+    vis = np.concatenate([_visible_y(s.x, s.y, xmax) for s in series] or [np.array([])])
+    vis = vis[np.isfinite(vis)]
+    if not vis.size:
+        return None
+    lo, hi = float(vis.min()), float(vis.max())
+    pad = 0.04 * (hi - lo) if hi > lo else max(0.05 * abs(hi), 0.01)
+    return lo - pad, hi + pad
+
+
+def draw_rate_figure(
+    series: Sequence[Series],
+    key: FigureKey,
+    *,
+    ylabel: str,
+    title: str,
+    xmax: float,
+    note: Optional[str] = None,
+    extra_groups: Sequence = (),
+) -> Figure:
+    """Rate on x, one metric on y, one line per series (styles and legend from ``key``), in one
+    panel [0, xmax] or two (plus the low-rate panel, ``zoom_bpp``). ``note``: a line below the
+    legend. Returns the figure (Agg canvas)."""
+    zoom = zoom_bpp(series, key.learned, xmax)
+    fig = Figure(figsize=FIGSIZE_IN if zoom else FIGSIZE_ONE_IN)
+    if zoom:
+        axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1.0], "wspace": 0.22})
+        ranges = [xmax, zoom]
+    else:
+        axes, ranges = [fig.add_subplot()], [xmax]
+    for ax, right in zip(axes, ranges):
+        for s in series:
+            kw = key.style(s.name, s.published).line_kwargs()
+            if s.yerr is not None and np.nanmax(s.yerr) > 0:
+                ax.errorbar(s.x, s.y, yerr=s.yerr, capsize=2, **kw)
+            else:
+                ax.plot(s.x, s.y, **kw)
+        ax.set_xlim(0.0, right)
+        lim = _ylim(series, right)
+        if lim:
+            ax.set_ylim(*lim)
+        ax.set_xlabel(X_LABEL, fontsize=FONT["axes"])
+        ax.tick_params(labelsize=FONT["ticks"])
+        ax.grid(True, which="major", linewidth=0.5, alpha=0.5)
+    axes[0].set_ylabel(ylabel, fontsize=FONT["axes"])
+    axes[0].set_title(title, fontsize=FONT["title"])
+    if zoom:
+        axes[1].set_title("low rates (learned codecs)", fontsize=FONT["title"])
+        y0, y1 = axes[1].get_ylim()
+        axes[0].add_patch(Rectangle((0.0, y0), zoom, y1 - y0, fill=False, linestyle=":", linewidth=0.9,
+                                    edgecolor="#555555", zorder=1))
+    ours = [s.name for s in series if not s.published]
+    published = [s.name for s in series if s.published]
+    legend_panel(fig, key.legend_groups(ours, published) + list(extra_groups), note=note)
+    return fig
+
+
 def build_rd_figure(
     ours: Sequence[Curve],
     references: Sequence[Curve],
@@ -73,26 +137,27 @@ def build_rd_figure(
     *,
     title: str,
     max_bpp: Optional[float] = None,
+    key: Optional[FigureKey] = None,
     counterparts: Optional[Mapping[str, str]] = None,
 ) -> Figure:
-    """Draw rate-distortion curves on one axes and return the (unsaved) figure.
+    """Draw rate-distortion curves and return the (unsaved) figure.
 
     Args:
         ours: our curves, drawn solid with markers.
-        references: published curves, drawn dashed, thinner, with small markers, labelled
-            "<name> (published)".
+        references: published curves, drawn dashed, thinner, with smaller markers, under the
+            legend group "Published curves"; only those ``key`` draws (``key.published``).
         metric: a registered metric (``benchmark.metrics.base.METRICS``), e.g. ``psnr`` (y = PSNR
             in dB) or ``ms_ssim_db`` (y = -10 log10(1 - MS-SSIM) in dB); the y label is its
             ``axis_label``. Curves without values for the metric (``Curve.get``) are left out.
-        title: axes title.
-        max_bpp: right end of the x axis in bpp (x starts at 0). Points beyond it stay in the
+        title: the figure's title.
+        max_bpp: right end of the full panel in bpp (x starts at 0). Points beyond it stay in the
             line data and are clipped by the axes. None: the largest plotted rate + 3 %.
-        counterparts: our codec name -> name of the published curve of the same codec, drawn
-            in the same colour and marker (``styles_for``).
+        key: the run's styles and legend entries (``styles.figure_key``); None: one built from
+            the curve names (families looked up by name) and ``counterparts``.
 
     Returns:
-        A ``matplotlib.figure.Figure`` (Agg canvas) with one axes. The y range is fitted to
-        the data visible in [0, max_bpp], with a 4 % margin.
+        A ``matplotlib.figure.Figure`` (Agg canvas): the full panel, the low-rate panel where
+        the run has learned codecs at low rates (module docstring), the legend below.
 
     Raises:
         UnknownNameError: an unregistered metric.
@@ -101,41 +166,15 @@ def build_rd_figure(
     m = METRICS.get(metric)
     if max_bpp is not None and not max_bpp > 0:
         raise ValueError(f"max_bpp must be positive, got {max_bpp}")
-    styles = styles_for([c.name for c in ours], [c.name for c in references], counterparts)
-    drawn = [(c, False) for c in ours if c.get(metric) is not None]
-    drawn += [(c, True) for c in references if c.get(metric) is not None]
-    if not drawn:
+    if key is None:
+        key = figure_key([Entry(c.name) for c in ours], [r.name for r in references], counterparts)
+    series = [Series(c.name, False, c.bpp, c.get(metric)) for c in ours if c.get(metric) is not None]
+    series += [Series(r.name, True, r.bpp, r.get(metric)) for r in references
+               if r.name in key.published and r.get(metric) is not None]
+    if not series:
         raise ValueError(f"no curve has {metric} values to plot")
-    xmax = max_bpp if max_bpp is not None else 1.03 * max(float(c.bpp.max()) for c, _ in drawn)
-
-    fig = Figure(figsize=FIGSIZE_IN)
-    ax = fig.add_subplot()
-    visible = []
-    for curve, published in drawn:
-        y = curve.get(metric)
-        colour, marker = styles[(curve.name, published)]
-        style = (dict(linestyle="--", linewidth=1.1, markersize=3, zorder=2) if published
-                 else dict(linestyle="-", linewidth=1.8, markersize=4.5, zorder=3))
-        label = f"{curve.name} (published)" if published else curve.name
-        ax.plot(curve.bpp, y, color=colour, marker=marker, label=label, **style)
-        visible.append(_visible_y(curve.bpp, y, xmax))
-
-    ax.set_xlim(0.0, xmax)
-    vis = np.concatenate(visible)
-    vis = vis[np.isfinite(vis)]
-    if vis.size:
-        lo, hi = float(vis.min()), float(vis.max())
-        pad = max(0.04 * (hi - lo), 0.25)
-        ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(m.axis_label)
-    ax.set_title(title)
-    ax.grid(True, which="major", linewidth=0.5, alpha=0.5)
-    if len(drawn) <= MAX_LEGEND_INSIDE:
-        ax.legend(loc="lower right", fontsize="small", framealpha=0.9)
-    else:
-        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small", frameon=False)
-    return fig
+    xmax = max_bpp if max_bpp is not None else 1.03 * max(float(s.x.max()) for s in series)
+    return draw_rate_figure(series, key, ylabel=m.axis_label, title=title, xmax=xmax)
 
 
 def plot_rd(
@@ -146,14 +185,16 @@ def plot_rd(
     *,
     title: str,
     max_bpp: Optional[float] = None,
+    key: Optional[FigureKey] = None,
     counterparts: Optional[Mapping[str, str]] = None,
+    pdf_stem: Optional[Path] = None,
 ) -> List[Path]:
     """Draw a rate-distortion figure (see ``build_rd_figure``) and write ``out_stem.png`` and
-    ``out_stem.pdf`` atomically (parent directories are created). Returns [png, pdf] paths.
+    ``<pdf_stem or out_stem>.pdf`` atomically (parent directories are created). Returns [png, pdf].
 
     Raises:
         ValueError: as ``build_rd_figure``.
         OSError: the files cannot be written.
     """
-    fig = build_rd_figure(ours, references, metric, title=title, max_bpp=max_bpp, counterparts=counterparts)
-    return save_figure(fig, out_stem)
+    fig = build_rd_figure(ours, references, metric, title=title, max_bpp=max_bpp, key=key, counterparts=counterparts)
+    return save_figure(fig, out_stem, pdf_stem=pdf_stem)

@@ -18,13 +18,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark report",
         description="Summarize per-image results of one data set into summary.csv, bd_rate.csv/.md, "
-        "bd_rate_per_image.csv, metrics.json, README.md, RD figures (PNG + PDF), CompressAI-format JSON curves, perception.md (perceptual "
-        "metrics computed and missing, FID/KID with patch counts) and rate-distortion-perception figures.",
+        "bd_rate_per_image.csv, metrics.json, README.md, RD figures (PNG in figures/, PDF in figures-pdf/), CompressAI-format "
+        "JSON curves, perception.md (perceptual metrics computed and missing, FID/KID with patch counts) and "
+        "rate-distortion-perception figures (for the metrics with values).",
     )
     p.add_argument(
         "--params", default="params.yaml",
         help="params file, or a run overlay (reads report, metrics.perceptual, metrics.figures, the run's codecs "
-        "and, for how each learned codec was obtained, models and train)",
+        "and, for how each learned codec was obtained and its parameter count, models and train)",
     )
     p.add_argument("--dataset", required=True, help="data set name (figure titles)")
     p.add_argument("--results", required=True, type=Path, help="directory of per-codec CSVs from evaluate")
