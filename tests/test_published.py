@@ -35,6 +35,7 @@ from benchmark.models.published import (
 from benchmark.models.qres import build_qres34m_structure
 from benchmark.models.specs import ARCHITECTURES, ModelSpec
 from benchmark.models.weights import WeightsHashError, WeightsUnavailableError
+from benchmark.training.loop import LOG_COLUMNS
 
 ARCH = "qres-test"
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens
@@ -251,6 +252,9 @@ def test_model_stage_source_pretrained_from_the_mirror(monkeypatch, tmp_path, ca
                "--out", str(tmp_path / "m" / "q3.pt"), "--mirror", str(tmp_path / "mirror")])
     assert rc == 0, capsys.readouterr().err
     assert load_model(tmp_path / "m" / "q3.pt")[1]["lmb"] == 64
+    # the stage's other declared outputs exist: an empty training log and a state that no training resumes from
+    assert (tmp_path / "m" / "q3.log.csv").read_text().splitlines() == [",".join(LOG_COLUMNS)]
+    assert torch.load(tmp_path / "m" / "q3.state", weights_only=True) == {"fingerprint": None, "source": "pretrained"}
 
 
 def _no_network(*args, **kwargs):

@@ -16,9 +16,10 @@ from typing import Optional, Sequence
 
 from benchmark.config import ConfigError, load_config
 from benchmark.data.images import load_rgb8, read_manifest
+from benchmark.fileio import write_bytes_atomic
 from benchmark.models.published import pretrained_checkpoint
 from benchmark.models.zoo import zoo_checkpoint
-from benchmark.training.loop import TrainConfig, train
+from benchmark.training.loop import TrainConfig, train, write_log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,17 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _untrained_outputs(args: argparse.Namespace, source: str) -> None:
+    """The other outputs dvc.yaml declares for every model stage, for a model that is fetched,
+    not trained: an empty training log (header only) and a training state holding only its
+    ``source`` (no configuration fingerprint, so a later ``source: train`` starts from scratch)."""
+    import io
+
+    import torch
+
+    write_log(args.log or args.out.with_suffix(".log.csv"), [])
+    buf = io.BytesIO()
+    torch.save({"fingerprint": None, "source": source}, buf)
+    write_bytes_atomic(args.state or args.out.with_suffix(".state"), buf.getvalue())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_config(args.params)
     model = cfg.model(args.model)
-    if model.source == "zoo":
-        zoo_checkpoint(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
-        print(f"model {args.model} q{args.quality}: CompressAI zoo weights -> {args.out}")
-        return 0
-    if model.source == "pretrained":
-        pretrained_checkpoint(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
-        print(f"model {args.model} q{args.quality}: published weights -> {args.out}")
+    if model.source in ("zoo", "pretrained"):
+        fetch = zoo_checkpoint if model.source == "zoo" else pretrained_checkpoint
+        fetch(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
+        _untrained_outputs(args, model.source)
+        what = "CompressAI zoo weights" if model.source == "zoo" else "published weights"
+        print(f"model {args.model} q{args.quality}: {what} -> {args.out}")
         return 0
     tcfg = TrainConfig.from_params(cfg, args.model, args.quality)
     if args.train_data is None:

@@ -171,7 +171,10 @@ def _optimizers(model: torch.nn.Module, cfg: TrainConfig):
     return opt, aux_opt, sched, main
 
 
-def _write_log(path: Path, rows: List[Dict[str, float]]) -> None:
+def write_log(path: Path, rows: List[Dict[str, float]]) -> None:
+    """Write the training log CSV (``LOG_COLUMNS``, one row per logged step; header only for no
+    rows) atomically."""
+
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
@@ -232,7 +235,7 @@ class _Run:
             buf,
         )
         atomic_write(self.state_path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
-        _write_log(self.log_path, self.rows)
+        write_log(self.log_path, self.rows)
 
     def one_step(self) -> Dict[str, torch.Tensor]:
         """One optimizer step (main and auxiliary); the losses. Raises ``TrainingError`` on a
@@ -326,7 +329,7 @@ def train(
     if bar is not None:
         bar.close()
     model = finalize_for_coding(run.model)
-    _write_log(log_path, run.rows)
+    write_log(log_path, run.rows)
     record = {"arch": cfg.arch, "size": dict(cfg.size), "lmbda": cfg.lmbda, "step": run.step, "state_dict": model.state_dict(),
               "coder_ready": True, "train_config": cfg.record(), "train_images_sha256": list(train_image_hashes),
               "train_seconds": run.elapsed}
