@@ -129,16 +129,31 @@ class CodecConfig:
         return params_hash({"codec": self.codec, "rate_points": list(self.rate_points), "options": dict(self.options)})
 
 
+Sha256 = Annotated[StrictStr, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+
+FILE_SOURCE_KEYS = ("path", "sha256", "num_samples", "gan")
+
+
 @dataclass(frozen=True, config=_STRICT)
 class ModelConfig:
     """One entry of ``models``: ``arch`` (a registered architecture; default: the entry's
     name) and ``source``: ``train`` (here, with ``train.budget``), ``zoo`` (CompressAI's
-    pretrained weights) or ``pretrained`` (other published weights: QRes-VAE's ``qres34m`` and
-    ``qres17m``, ``benchmark.models.published``); the last two are never trained instead."""
+    pretrained weights), ``pretrained`` (other published weights: QRes-VAE's ``qres34m`` and
+    ``qres17m``, ``benchmark.models.published``) or ``file`` (a weight file its authors
+    published, already on this machine: SIC's checkpoints, ``benchmark.models.official``); the
+    last three are never trained instead.
+
+    Only with ``source: file``: ``path`` (required) to the authors' file; ``sha256`` (optional)
+    its expected SHA-256, checked; and what the file does not say about its training, recorded
+    with the checkpoint: ``num_samples`` (SIC's M) and ``gan`` (fine-tuned with a GAN)."""
 
     name: StrictStr
     arch: Optional[StrictStr] = None
-    source: Literal["train", "zoo", "pretrained"] = "train"
+    source: Literal["train", "zoo", "pretrained", "file"] = "train"
+    path: Optional[StrictStr] = None
+    sha256: Optional[Sha256] = None
+    num_samples: Optional[PosInt] = None
+    gan: Optional[StrictBool] = None
 
     @property
     def architecture(self) -> str:
@@ -164,22 +179,53 @@ class TrainSettings:
     log_every: PosInt = 25
 
 
+@dataclass(frozen=True, config=_STRICT)
+class ProgressiveSettings:
+    """The schedule of a progressive model (SIC, ``benchmark.training.sic``), the ``progressive``
+    key of its budget entry; the entry's ``steps`` are the progressive phase's.
+
+    Phases, in order: ``warmup_steps`` of the authors' warm-up (``warming.py``: full rate only,
+    plus std − min of the per-slice rates); ``steps`` of progressive training (the level rolled
+    per batch 16, 15, ..., 1), the first ``balance_steps`` of which add the authors' first-epochs
+    terms 64·std(per-slice bpp) − 4·bpp(slice ℓ); then ``gan_steps`` of GAN fine-tuning
+    (non-saturating, discriminator conditioned on the transmitted latent, ``disc_width``
+    channels, Adam(W) at ``disc_lr``); 0 skips it (CPU budgets). ``num_samples``: M, the samples
+    of the untransmitted slices per image in the expected MSE and perceptual terms.
+    ``perceptual``: the perceptual term, ``lpips`` (AlexNet, the paper's; its weights resolved as
+    the LPIPS metric's, an error when they are not available), ``ms-ssim`` (1 − MS-SSIM, the
+    weight-free stand-in) or ``auto`` (LPIPS when its weights resolve, else the stand-in with a
+    warning). ``weight_decay``: AdamW's in the progressive and GAN phases (the warm-up uses
+    Adam, as the authors)."""
+
+    warmup_steps: NonNegInt = 0
+    balance_steps: NonNegInt = 0
+    gan_steps: NonNegInt = 0
+    num_samples: PosInt = 1
+    perceptual: Literal["auto", "lpips", "ms-ssim"] = "lpips"
+    weight_decay: NonNegNumber = 5.0e-5
+    disc_lr: PosNumber = 2.0e-4
+    disc_width: PosInt = 64
+
+
 Size = Union[Literal["paper"], Dict[StrictStr, PosInt]]
 
 
 @dataclass(frozen=True, config=_STRICT)
 class BudgetModel:
     """A model's entry in a budget: ``size`` (channel counts, or ``paper``: the published
-    widths per quality) and ``settings``, the budget's defaults with this model's overrides."""
+    widths per quality), ``settings``, the budget's defaults with this model's overrides, and
+    for a progressive model its schedule (``progressive``; None for the others)."""
 
     size: Size
     settings: TrainSettings
+    progressive: Optional[ProgressiveSettings] = None
 
 
 @dataclass(frozen=True, config=_STRICT)
 class Budget:
     """``train.budgets.<name>``: ``defaults`` for every model and per-model entries
-    (``models.<model>: {size: ..., <any TrainSettings key>: override}``)."""
+    (``models.<model>: {size: ..., <any TrainSettings key>: override}``, and for a progressive
+    model ``progressive: {<ProgressiveSettings key>: ...}``)."""
 
     defaults: TrainSettings
     models: Dict[StrictStr, BudgetModel]
@@ -189,7 +235,8 @@ class Budget:
 class TrainConfigSection:
     """``train``: the training set (``data``), which ``models`` are made at which
     ``qualities`` (CompressAI zoo quality indices, λ from ``lambdas``, CompressAI's MSE scale
-    λ·255²·MSE + bpp), under which ``budget``; ``seed``; ``device`` (auto | cpu | cuda[:N])."""
+    λ·255²·MSE + bpp), which ``progressive`` models are made (one checkpoint each, serving all
+    their levels: SIC), under which ``budget``; ``seed``; ``device`` (auto | cpu | cuda[:N])."""
 
     data: StrictStr
     models: Names
@@ -197,6 +244,7 @@ class TrainConfigSection:
     budget: StrictStr
     lambdas: Dict[PosInt, PosNumber]
     budgets: Dict[StrictStr, Budget]
+    progressive: Names = ()
     seed: StrictInt = 0
     device: StrictStr = "auto"
 
@@ -484,6 +532,7 @@ RUN_KEYS: Tuple[str, ...] = (
     "train.data",
     "train.models",
     "train.qualities",
+    "train.progressive",
     "train.budget",
     "samples.models",
     "samples.quality",
@@ -574,10 +623,15 @@ def _budget(raw: Any, where: str) -> Budget:
         w = f"{where}.models.{name}"
         if not isinstance(entry, Mapping) or "size" not in entry:
             raise ConfigError(f"{w}: expected a mapping with 'size' (channel counts, or 'paper') and optional overrides")
-        overrides = {k: v for k, v in entry.items() if k != "size"}
+        overrides = {k: v for k, v in entry.items() if k not in ("size", "progressive")}
         merged = {**dataclasses.asdict(defaults), **overrides}
         settings = parse_options(TrainSettings, merged, w)
-        models[str(name)] = parse_options(BudgetModel, {"size": entry["size"], "settings": settings}, w)
+        progressive = None
+        if "progressive" in entry:
+            progressive = parse_options(ProgressiveSettings, entry["progressive"], f"{w}.progressive")
+        models[str(name)] = parse_options(
+            BudgetModel, {"size": entry["size"], "settings": settings, "progressive": progressive}, w
+        )
     return Budget(defaults=defaults, models=models)
 
 
@@ -648,6 +702,13 @@ def _cross_check(cfg: Config) -> Config:
     budget = t.budgets[t.budget]
     trained = [m for m in t.models if cfg.models[m].source == "train"]
     _must_be_in(trained, budget.models, f"train.budgets.{t.budget}.models (train.models)", "model", src)
+    _check_progressive(cfg, budget, src)
+    for name, m in cfg.models.items():
+        given = [k for k in FILE_SOURCE_KEYS if getattr(m, k) is not None]
+        if m.source == "file" and m.path is None:
+            raise ConfigError(f"{src}: models.{name}.path: missing (source: file reads the authors' weight file at this path)")
+        if m.source != "file" and given:
+            raise ConfigError(f"{src}: models.{name}.{given[0]}: only for source: file (this model's source is {m.source})")
     _must_be_in(cfg.samples.models, t.models, "samples.models", "trained model", src)
     if cfg.samples.models and cfg.samples.quality not in t.qualities:
         raise ConfigError(f"{src}: samples.quality {cfg.samples.quality} is not in train.qualities {list(t.qualities)}")
@@ -676,6 +737,38 @@ def _cross_check(cfg: Config) -> Config:
     if run_codecs and cfg.report.anchor not in run_codecs:
         raise ConfigError(f"{src}: report.anchor {cfg.report.anchor!r} is not among the run's codecs {list(run_codecs)}")
     return dataclasses.replace(cfg, codecs=codecs)
+
+
+def _check_progressive(cfg: Config, budget: Budget, src: str) -> None:
+    """``train.progressive``: known models, not also in ``train.models`` (one checkpoint serves
+    every level of a progressive model), made by training (with a budget entry) or from a file.
+    (That each one's architecture is progressive is checked by the model stage, which knows the
+    architectures.)"""
+    t = cfg.train
+    _must_be_in(t.progressive, cfg.models, "train.progressive", "model", src)
+    if len(set(t.progressive)) != len(t.progressive):
+        raise ConfigError(f"{src}: train.progressive has duplicates: {list(t.progressive)}")
+    both = [m for m in t.progressive if m in t.models]
+    if both:
+        raise ConfigError(
+            f"{src}: train.progressive: {both[0]!r} is also in train.models; a progressive model has one checkpoint "
+            f"for all its levels (model-progressive stage), not one per quality"
+        )
+    for name in t.progressive:
+        source = cfg.models[name].source
+        if source not in ("train", "file"):
+            raise ConfigError(
+                f"{src}: train.progressive: {name!r} has source {source}; a progressive model is trained here "
+                f"(source: train) or read from its authors' file (source: file)"
+            )
+    trained = [m for m in t.progressive if cfg.models[m].source == "train"]
+    _must_be_in(trained, budget.models, f"train.budgets.{t.budget}.models (train.progressive)", "model", src)
+    filed = [m for m in t.models if cfg.models[m].source == "file"]
+    if filed:
+        raise ConfigError(
+            f"{src}: train.models: {filed[0]!r} has source file, which makes one checkpoint for all levels of a "
+            f"progressive model; list it under train.progressive"
+        )
 
 
 def _learned_codec(c: CodecConfig, plain: bool, t: TrainConfigSection, src: str) -> CodecConfig:

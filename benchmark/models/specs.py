@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
@@ -24,6 +24,12 @@ class ModelSpec:
     ``replicate-bottom-right``, the edge pixels replicated to the right and bottom (the
     QRes-VAE authors' ``compress_file``), or ``zeros-bottom-right``, zeros to the right and
     bottom with the image top-left (the SIC authors' ``main.py``); the decoder crops the same way.
+    ``progressive``: one model serves every rate point (SIC's levels): it is made once by the
+    ``model-progressive`` stage (``train.progressive``), never per quality. ``file_loader()``
+    returns ``load(model, path) -> model``, which loads the weight file its authors publish
+    (``models.<name>.source: file``, ``benchmark.models.official``); ``file_source`` says where
+    to get such files (for the error when one is missing); ``file_meta`` is what every such
+    checkpoint records of how the authors trained it.
     """
 
     name: str
@@ -34,6 +40,10 @@ class ModelSpec:
     paper_sizes: Optional[Dict[int, Dict[str, int]]] = None
     coders: Tuple[str, ...] = ()
     padding: str = "zeros-centred"
+    progressive: bool = False
+    file_loader: Optional[Callable[[], Callable[[Any, Any], Any]]] = None
+    file_source: str = ""
+    file_meta: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.padding not in PADDINGS:
@@ -171,16 +181,30 @@ def _sic(fn_name: str) -> Callable[[], Callable[..., Any]]:
 # Progressive SIC (benchmark/models/sic.py): the authors' architecture and state_dict layout. `sic`
 # is the official structure at latent width `dim` with `heads` attention heads (dim=96, heads=4:
 # 3.10M parameters, the proposed CPU size); `sic-official` is the published model (dim 512,
-# 16 heads, 87.2M parameters), fixed, for the authors' checkpoints. One model covers all 16 rate
-# levels (the transmitted slices); the authors zero-pad bottom/right to multiples of 64.
+# 16 heads, 87.2M parameters), fixed, for the authors' checkpoints (source: file). One model
+# covers all 16 rate levels (the transmitted slices); the authors zero-pad bottom/right to
+# multiples of 64.
 _SIC_PAPER = "Liang et al., Synonymous variational inference for perceptual image compression, ICML 2025"
-for _name, _fn, _args, _paper, _paper_sizes in [
-    ("sic", "sic", ("dim", "heads"), f"{_SIC_PAPER} (progressive SIC, official structure at width dim)", {"dim": 512, "heads": 16}),
-    ("sic-official", "sic_official", (), f"{_SIC_PAPER} (progressive SIC, the published model, 87.2M parameters)", {}),
+SIC_CHECKPOINTS = (
+    "the SIC authors' Google Drive folder https://drive.google.com/drive/folders/1o9_tEeSFcmlcF8UaZuCWISWR8ZY91X8o "
+    "(linked from github.com/ZJLiang6412/SynonymousImageCompression): four checkpoints of the official model, "
+    "progressive SIC trained with MSE + LPIPS + rate at M=1 and at M=5, and both fine-tuned with a GAN"
+)
+SIC_OFFICIAL_LOSS = (
+    "the authors' (config.py): 0.5·[λ16·MSE + γ16·LPIPS + β16·bpp] + 0.5·[λℓ·E MSE + γℓ·E LPIPS + βℓ·bpp_ℓ] "
+    "+ synonym and sample distances, λℓ = 128ℓ, γℓ = 2^(5-ℓ/8), βℓ = 2^(6-3ℓ/8)"
+)
+for _name, _fn, _args, _paper, _paper_sizes, _loader in [
+    ("sic", "sic", ("dim", "heads"), f"{_SIC_PAPER} (progressive SIC, official structure at width dim)",
+     {"dim": 512, "heads": 16}, None),
+    ("sic-official", "sic_official", (), f"{_SIC_PAPER} (progressive SIC, the published model, 87.2M parameters)", {},
+     _sic("load_official_checkpoint")),
 ]:
     ARCHITECTURES.register(_name)(
         ModelSpec(_name, _sic(_fn), _args, _paper, paper_sizes={q: dict(_paper_sizes) for q in range(1, 9)},
-                  padding="zeros-bottom-right")
+                  padding="zeros-bottom-right", progressive=True, file_loader=_loader,
+                  file_source=SIC_CHECKPOINTS if _loader else "",
+                  file_meta={"levels": 16, "perceptual": "lpips", "phases": None, "loss": SIC_OFFICIAL_LOSS} if _loader else {})
     )
 
 

@@ -1,4 +1,5 @@
-"""Stage ``model``: make the checkpoint of one learned model at one rate point.
+"""Stage ``model``: make the checkpoint of one learned model at one rate point, or the one
+checkpoint of a progressive model (SIC) that serves all its levels.
 
 ``models.<name>.source`` decides how: ``train`` runs the training loop here with the budget
 ``train.budget`` (the model's entry in ``train.budgets.<budget>.models``: size and settings)
@@ -6,6 +7,12 @@ and the λ of the rate point (``train.lambdas``, CompressAI's MSE λ per zoo qua
 fetches CompressAI's pretrained weights (URL + hash, torch hub cache or mirror) and
 ``pretrained`` other published weights (QRes-VAE's, ``benchmark.models.published``: quality k =
 the k-th published λ); neither ever trains instead. Rate points are quality indices (1..8).
+
+Without ``--quality`` the model must be progressive (``ModelSpec.progressive``; the
+``model-progressive`` stage, ``train.progressive``): ``source: train`` runs the SIC schedule
+(``benchmark.training.sic``: warm-up, progressive, GAN fine-tune, steps from the model's budget
+entry), ``source: file`` turns the authors' weight file at ``models.<name>.path`` into our
+checkpoint (``benchmark.models.official``).
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from benchmark.config import ConfigError, load_config
+from benchmark.config import Config, ConfigError, ModelConfig, load_config
 from benchmark.data.images import load_rgb8, read_manifest
 from benchmark.fileio import write_bytes_atomic
+from benchmark.models.official import file_checkpoint
 from benchmark.models.published import pretrained_checkpoint
+from benchmark.models.specs import ARCHITECTURES
 from benchmark.models.zoo import zoo_checkpoint
 from benchmark.training.loop import TrainConfig, train, write_log
+from benchmark.training.sic import ProgressiveTrainConfig, train_progressive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,11 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make the checkpoint of one learned model at one rate point (zoo quality index): "
         "train it here (models.<name>.source: train; budget train.budget) or fetch CompressAI's "
         "pretrained weights (source: zoo), or other published weights (source: pretrained: QRes-VAE's). "
-        "Training resumes from --state if interrupted.",
+        "Without --quality, the one checkpoint of a progressive model (SIC, all levels): trained here, "
+        "or from its authors' file (source: file). Training resumes from --state if interrupted.",
     )
     p.add_argument("--params", default="params.yaml", help="params file, or a run overlay")
     p.add_argument("--model", required=True, help="entry of `models` in params.yaml")
-    p.add_argument("--quality", required=True, type=int, help="rate point: CompressAI zoo quality 1..8")
+    p.add_argument("--quality", type=int, help="rate point: CompressAI zoo quality 1..8 (none for a progressive model)")
     p.add_argument("--train-data", type=Path, help="fetched training set directory (manifest.csv)")
     p.add_argument("--out", required=True, type=Path, help="final checkpoint (.pt)")
     p.add_argument("--state", type=Path, help="resumable training state (default: <out>.state)")
@@ -60,6 +71,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_config(args.params)
     model = cfg.model(args.model)
+    spec = ARCHITECTURES.get(model.architecture)
+    if args.quality is None:
+        return _progressive(args, cfg, model, spec.progressive)
+    if spec.progressive:
+        raise ConfigError(
+            f"{cfg.source}: models.{args.model}: architecture {model.architecture!r} is progressive (one checkpoint for all "
+            f"its levels): list it under train.progressive and make it without --quality (stage model-progressive)"
+        )
+    if model.source == "file":
+        raise ConfigError(f"{cfg.source}: models.{args.model}: source file makes one checkpoint for all levels; run without --quality")
     if model.source in ("zoo", "pretrained"):
         fetch = zoo_checkpoint if model.source == "zoo" else pretrained_checkpoint
         fetch(model.architecture, args.quality, args.out, mirror=cfg.mirror(args.mirror))
@@ -83,4 +104,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         progress=not args.no_progress,
     )
     print(f"model {args.model} q{args.quality}: trained {tcfg.steps} steps (λ={tcfg.lmbda}) -> {args.out}")
+    return 0
+
+
+def _progressive(args: argparse.Namespace, cfg: Config, model: ModelConfig, progressive: bool) -> int:
+    """The one checkpoint of progressive model ``args.model``: trained, or from the authors' file."""
+    name, arch = args.model, model.architecture
+    if not progressive:
+        raise ConfigError(
+            f"{cfg.source}: train.progressive: model {name!r} (architecture {arch!r}) is not progressive; it is made "
+            f"per rate point: list it under train.models and pass --quality"
+        )
+    if model.source == "file":
+        meta = {"model": name, "num_samples": model.num_samples, "gan": model.gan}
+        file_checkpoint(arch, model.path, args.out, sha256=model.sha256, meta=meta)
+        print(f"model {name}: the authors' weights {model.path} -> {args.out}")
+        return 0
+    if model.source != "train":
+        raise ConfigError(
+            f"{cfg.source}: models.{name}.source: {model.source} has no progressive checkpoints; use train or file"
+        )
+    tcfg = ProgressiveTrainConfig.from_params(cfg, name, mirror=cfg.mirror(args.mirror))
+    if args.train_data is None:
+        raise ConfigError("--train-data is required to train")
+    manifest = read_manifest(args.train_data)
+    images = [load_rgb8(args.train_data / row.file) for row in manifest]
+    train_progressive(
+        tcfg,
+        images,
+        args.out,
+        args.state or args.out.with_suffix(".state"),
+        args.log or args.out.with_suffix(".log.csv"),
+        train_image_hashes=[row.pixel_sha256 for row in manifest],
+        meta={"model": name},
+        progress=not args.no_progress,
+    )
+    phases = ", ".join(f"{k} {v}" for k, v in tcfg.phases().items())
+    print(f"model {name}: trained {tcfg.steps} steps ({phases}; perceptual {tcfg.perceptual.label}) -> {args.out}")
     return 0

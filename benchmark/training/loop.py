@@ -17,6 +17,11 @@ generator, log) is written to ``state_path``; a run started again with the same 
 resumes there and gives the same weights as an uninterrupted run (on the same device). A loss
 that is not finite stops the run with :class:`TrainingError`. When training ends, the entropy
 coder's tables are computed once on the CPU and the final checkpoint is written.
+
+The loop (:func:`run_training`) drives a run object (:class:`_Run`: the state, one step, a log
+row, the final record); a model with another objective subclasses it (progressive SIC's
+phases and loss: ``benchmark.training.sic``) and keeps the resumable state, the log, the
+non-finite-loss stop and the final checkpoint of this module.
 """
 
 from __future__ import annotations
@@ -90,6 +95,11 @@ class TrainConfig:
     @property
     def steps(self) -> int:
         return self.settings.steps
+
+    @property
+    def label(self) -> str:
+        """How messages name the run (``mbt2018 λ=0.013``)."""
+        return f"{self.arch} λ={self.lmbda}"
 
     def record(self) -> Dict[str, object]:
         """The configuration as a flat JSON-ready dict (stored in checkpoints)."""
@@ -171,13 +181,13 @@ def _optimizers(model: torch.nn.Module, cfg: TrainConfig):
     return opt, aux_opt, sched, main
 
 
-def write_log(path: Path, rows: List[Dict[str, float]]) -> None:
-    """Write the training log CSV (``LOG_COLUMNS``, one row per logged step; header only for no
-    rows) atomically."""
+def write_log(path: Path, rows: List[Dict[str, float]], columns: Sequence[str] = LOG_COLUMNS) -> None:
+    """Write the training log CSV (``columns``, one row per logged step; header only for no rows)
+    atomically."""
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=list(columns))
             w.writeheader()
             w.writerows(rows)
 
@@ -186,16 +196,46 @@ def write_log(path: Path, rows: List[Dict[str, float]]) -> None:
 
 class _Run:
     """The state of one training run: model, optimizers, sampler, step, log rows and seconds;
-    ``restore`` from and ``save`` to the resumable state file."""
+    ``restore`` from and ``save`` to the resumable state file.
 
-    def __init__(self, cfg: TrainConfig, images: Sequence[np.ndarray], state_path: Path, log_path: Path) -> None:
+    A subclass with another objective overrides :meth:`setup` (its optimizers),
+    :meth:`optim_state` / :meth:`load_optim_state` (what of them the state file holds),
+    :meth:`one_step`, :meth:`log` (rows with its ``columns``) and :meth:`final_record`;
+    ``total_steps`` is what the loop runs to."""
+
+    columns: Sequence[str] = LOG_COLUMNS
+
+    def __init__(self, cfg, images: Sequence[np.ndarray], state_path: Path, log_path: Path) -> None:
         self.cfg, self.state_path, self.log_path = cfg, state_path, log_path
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.arch, cfg.size).to(self.device).train()
         self.sampler = PatchSampler(images, cfg.settings.patch_size, cfg.seed)
-        self.opt, self.aux_opt, self.sched, self.main_params = _optimizers(self.model, cfg)
         self.step, self.rows, self.elapsed = 0, [], 0.0
+        self.setup()
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.steps
+
+    def setup(self) -> None:
+        """Build the optimizers (and anything else a step needs besides the model)."""
+        self.opt, self.aux_opt, self.sched, self.main_params = _optimizers(self.model, self.cfg)
+
+    def optim_state(self) -> Dict[str, object]:
+        """The optimizers' part of the resumable state."""
+        return {
+            "optimizer": self.opt.state_dict(),
+            "aux_optimizer": self.aux_opt.state_dict() if self.aux_opt is not None else None,
+            "scheduler": self.sched.state_dict(),
+        }
+
+    def load_optim_state(self, state: Dict[str, object]) -> None:
+        """Restore what :meth:`optim_state` saved (the model and ``step`` are restored already)."""
+        self.opt.load_state_dict(state["optimizer"])
+        if self.aux_opt is not None:
+            self.aux_opt.load_state_dict(state["aux_optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
 
     def restore(self) -> None:
         """Continue from ``state_path`` when it holds a state of this configuration."""
@@ -206,14 +246,13 @@ class _Run:
             print(f"{self.state_path}: training state of another configuration; starting from scratch", file=sys.stderr)
             return
         self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        if self.aux_opt is not None:
-            self.aux_opt.load_state_dict(state["aux_optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
+        self.step, self.rows, self.elapsed = state["step"], state["log_rows"], state["seconds"]
+        self.load_optim_state(state)
         self.sampler.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        self.step, self.rows, self.elapsed = state["step"], state["log_rows"], state["seconds"]
-        print(f"resuming {self.cfg.arch} λ={self.cfg.lmbda} from step {self.step} ({self.state_path})", file=sys.stderr)
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        print(f"resuming {self.cfg.label} from step {self.step} ({self.state_path})", file=sys.stderr)
 
     def save(self) -> None:
         """Write the whole training state atomically, and the log."""
@@ -223,11 +262,10 @@ class _Run:
                 "fingerprint": self.cfg.fingerprint(),
                 "config": self.cfg.record(),
                 "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(),
-                "aux_optimizer": self.aux_opt.state_dict() if self.aux_opt is not None else None,
-                "scheduler": self.sched.state_dict(),
+                **self.optim_state(),
                 "generator": self.sampler.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
                 "step": self.step,
                 "log_rows": self.rows,
                 "seconds": self.elapsed,
@@ -235,7 +273,7 @@ class _Run:
             buf,
         )
         atomic_write(self.state_path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
-        write_log(self.log_path, self.rows)
+        write_log(self.log_path, self.rows, self.columns)
 
     def one_step(self) -> Dict[str, torch.Tensor]:
         """One optimizer step (main and auxiliary); the losses. Raises ``TrainingError`` on a
@@ -248,7 +286,7 @@ class _Run:
         losses = rd_loss(self.model(x), x, cfg.lmbda)
         if not torch.isfinite(losses["loss"]):
             raise TrainingError(
-                f"{cfg.arch} λ={cfg.lmbda}: loss became {losses['loss'].item()} at step {self.step + 1} "
+                f"{cfg.label}: loss became {losses['loss'].item()} at step {self.step + 1} "
                 f"(bpp {losses['bpp'].item()}, mse {losses['mse'].item()}, lr {self.sched.get_last_lr()[0]}); "
                 f"the last good state is {self.state_path if self.state_path.is_file() else 'not saved yet'}"
             )
@@ -281,6 +319,58 @@ class _Run:
         )
         return self.rows[-1]
 
+    def final_record(self) -> Dict[str, object]:
+        """What the final checkpoint says of the run besides the weights (arch, size, λ, ...)."""
+        cfg = self.cfg
+        return {"arch": cfg.arch, "size": dict(cfg.size), "lmbda": cfg.lmbda, "train_config": cfg.record()}
+
+
+def run_training(
+    run: _Run,
+    out_path: Path,
+    *,
+    train_image_hashes: Sequence[str] = (),
+    meta: Optional[Dict[str, object]] = None,
+    progress: bool = True,
+    on_step: Optional[Callable[[int], None]] = None,
+) -> Path:
+    """Restore ``run`` from its state file if it holds this configuration, take steps up to
+    ``run.total_steps`` (a log row every ``log_every``, the state every ``checkpoint_every``),
+    then compute the coder tables and write the final checkpoint to ``out_path``:
+    ``run.final_record()``, ``step``, ``state_dict``, ``coder_ready``, ``train_images_sha256``,
+    ``train_seconds`` and ``meta``. ``on_step(step)`` is called after each completed step."""
+    run.restore()
+    st = run.cfg.settings
+    total = run.total_steps
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=run.step, desc=f"train {run.cfg.label}", unit="step", file=sys.stderr)
+    t_last = time.perf_counter()
+    while run.step < total:
+        losses = run.one_step()
+        now = time.perf_counter()
+        run.elapsed += now - t_last
+        t_last = now
+        if run.step % st.log_every == 0 or run.step == total:
+            row = run.log(losses)
+            if bar is not None:
+                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "bpp_estimated", "psnr") if k in row})
+        if bar is not None:
+            bar.update(1)
+        if run.step % st.checkpoint_every == 0 or run.step == total:
+            run.save()
+        if on_step is not None:
+            on_step(run.step)
+    if bar is not None:
+        bar.close()
+    model = finalize_for_coding(run.model)
+    write_log(run.log_path, run.rows, run.columns)
+    record = {**run.final_record(), "step": run.step, "state_dict": model.state_dict(), "coder_ready": True,
+              "train_images_sha256": list(train_image_hashes), "train_seconds": run.elapsed}
+    return save_checkpoint(out_path, {**record, **(meta or {})})
+
 
 def train(
     cfg: TrainConfig,
@@ -303,34 +393,4 @@ def train(
     Raises :class:`TrainingError` on a non-finite loss, naming the step.
     """
     run = _Run(cfg, images, state_path, log_path)
-    run.restore()
-    st = cfg.settings
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=st.steps, initial=run.step, desc=f"train {cfg.arch} λ={cfg.lmbda}", unit="step", file=sys.stderr)
-    t_last = time.perf_counter()
-    while run.step < st.steps:
-        losses = run.one_step()
-        now = time.perf_counter()
-        run.elapsed += now - t_last
-        t_last = now
-        if run.step % st.log_every == 0 or run.step == st.steps:
-            row = run.log(losses)
-            if bar is not None:
-                bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp_estimated']:.3f}", psnr=f"{row['psnr']:.2f}")
-        if bar is not None:
-            bar.update(1)
-        if run.step % st.checkpoint_every == 0 or run.step == st.steps:
-            run.save()
-        if on_step is not None:
-            on_step(run.step)
-    if bar is not None:
-        bar.close()
-    model = finalize_for_coding(run.model)
-    write_log(log_path, run.rows)
-    record = {"arch": cfg.arch, "size": dict(cfg.size), "lmbda": cfg.lmbda, "step": run.step, "state_dict": model.state_dict(),
-              "coder_ready": True, "train_config": cfg.record(), "train_images_sha256": list(train_image_hashes),
-              "train_seconds": run.elapsed}
-    return save_checkpoint(out_path, {**record, **(meta or {})})
+    return run_training(run, out_path, train_image_hashes=train_image_hashes, meta=meta, progress=progress, on_step=on_step)
