@@ -96,6 +96,8 @@ def codec_origin(cfg: Config, codec: str, *, count_parameters: bool = True) -> O
     model's parameter count in the legend detail (``parameter_count``; builds the
     architecture). Raises ``ConfigError`` for a codec or model that params do not define."""
     c = cfg.codec(codec)
+    if codec in cfg.evaluate.progressive:
+        return _progressive_origin(cfg, codec, count_parameters)
     learned = codec in cfg.evaluate.learned or codec in cfg.evaluate.variants
     if not learned:
         return Origin(f"classical codec `{c.codec}`, {_options(c.options)}", family=c.codec)
@@ -131,3 +133,35 @@ def codec_origin(cfg: Config, codec: str, *, count_parameters: bool = True) -> O
 def codec_origins(cfg: Config, codecs: Sequence[str], *, count_parameters: bool = True) -> Dict[str, Origin]:
     """``{codec: codec_origin(cfg, codec)}`` for the codecs of a run, in their order."""
     return {c: codec_origin(cfg, c, count_parameters=count_parameters) for c in codecs}
+
+
+def _progressive_origin(cfg: Config, codec: str, count_parameters: bool) -> Origin:
+    """A progressive codec (SIC): one checkpoint of its model for all its levels, made by the
+    model-progressive stage (trained here, with its phases' steps and perceptual term, or from a
+    published file)."""
+    c = cfg.codec(codec)
+    model = cfg.model(str(c.options.get("model", codec)))
+    entry = cfg.budget().models.get(model.name)
+    size = dict(entry.size) if entry is not None and entry.size != "paper" else {}
+    detail = ""
+    if count_parameters and size:
+        try:
+            detail = _millions([parameter_count(model.architecture, size)])
+        except (ValueError, TypeError):
+            detail = ""
+    levels = f"{len(c.rate_points)} levels from one checkpoint"
+    if model.source != "train" or entry is None or entry.progressive is None:
+        group = "Ours: published weights" if model.source != "train" else f"Ours: trained here ({cfg.train.budget} budget)"
+        return Origin(f"{model.architecture}, {levels} ({model.source})", family=model.architecture, learned=True,
+                      group=group, detail=detail)
+    p, s = entry.progressive, entry.settings
+    perceptual = "MS-SSIM stand-in for LPIPS" if p.perceptual == "ms-ssim" else p.perceptual
+    steps = f"{p.warmup_steps} warm-up + {s.steps} progressive steps"
+    return Origin(
+        f"trained here (`{cfg.train.budget}` budget): {steps}, batch {s.batch_size} of {s.patch_size} px crops of "
+        f"`{cfg.train.data}`, lr {s.lr:g}, {_size(entry.size)}, M = {p.num_samples}, perceptual term {perceptual}; {levels}",
+        family=model.architecture,
+        learned=True,
+        group=f"Ours: trained here ({cfg.train.budget} budget, {steps}, {perceptual})",
+        detail=detail,
+    )

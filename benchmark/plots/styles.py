@@ -67,6 +67,8 @@ FAMILIES: Tuple[Family, ...] = (
     Family("dvae", "single-layer discretized VAE", True, "#7f7f7f", "d", ("dvae",)),
     Family("qres", "QRes-VAE, hierarchical discretized VAE (Duan et al. 2023)", True, "#00736e", "<",
            ("qres-vae", "qres34m", "qres17m")),
+    Family("sic", "progressive Synonymous Image Compression (Liang et al. 2025)", True, "#d95f02", "8",
+           ("sic", "sic-official")),
 )
 """The family table (see the module docstring). A new codec or architecture gets a row here."""
 
