@@ -58,6 +58,10 @@ def project(tmp_path_factory):
     quick["models"]["qres-vae"]["size"] = {"ch": 4}
     quick["defaults"].update(steps=4, batch_size=2, patch_size=64, checkpoint_every=2)
     p["evaluate"]["learned"] = ["bmshj2018-hyperprior", "qres-vae"]
+    # And SIC, one checkpoint for its levels (model-progressive, evaluate-progressive), tiny.
+    quick["models"]["sic"].update(size={"dim": 32, "heads": 4}, steps=2, batch_size=2, patch_size=64)
+    quick["models"]["sic"]["progressive"].update(warmup_steps=1, balance_steps=1)
+    p["codecs"]["sic"]["rate_points"] = [1, 8, 16]
     p["samples"].update(models=["qres-vae"], quality=2, n=4)
     p["metrics"]["download"] = False
     with open(work / "params.yaml", "w") as f:
@@ -76,10 +80,12 @@ def test_repro_then_noop_then_one_codec(project):
     assert _ran(first) == [
         "evaluate-learned@builtin-bmshj2018-hyperprior",
         "evaluate-learned@builtin-qres-vae",
+        "evaluate-progressive@builtin-sic",
         "evaluate@builtin-jpeg",
         "evaluate@builtin-webp",
         "fetch-train",
         "fetch@builtin",
+        "model-progressive@sic-quick",
         "model@bmshj2018-hyperprior-2-quick",
         "model@bmshj2018-hyperprior-6-quick",
         "model@qres-vae-2-quick",
@@ -94,6 +100,9 @@ def test_repro_then_noop_then_one_codec(project):
     for name in ("bmshj2018-hyperprior", "qres-vae"):
         learned = pd.read_csv(work / f"results/builtin/per_image/{name}.csv")
         assert sorted(learned.rate_point.unique()) == [2, 6] and (learned.decode_check == "ok").all()
+    sic = pd.read_csv(work / "results/builtin/per_image/sic.csv")
+    assert sorted(sic.rate_point.unique()) == [1, 8, 16] and (sic.decode_check == "ok").all()
+    assert sic.sort_values("rate_point").bpp.is_monotonic_increasing  # one image: more slices, more bytes
     assert (work / "results/samples/quick/qres-vae.png").is_file() and (work / "results/samples/quick/qres-vae.pdf").is_file()
     assert (work / "models/quick/bmshj2018-hyperprior/q2.log.csv").is_file()
 
@@ -114,7 +123,8 @@ def test_repro_then_noop_then_one_codec(project):
     with open(work / "benchmark" / "codecs" / "learned.py", "a") as f:
         f.write("\n# an edit\n")
     fourth = _run([dvc, "repro"], work, env)
-    assert _ran(fourth) == ["evaluate-learned@builtin-bmshj2018-hyperprior", "evaluate-learned@builtin-qres-vae", "report@builtin"]
+    assert _ran(fourth) == ["evaluate-learned@builtin-bmshj2018-hyperprior", "evaluate-learned@builtin-qres-vae",
+                            "evaluate-progressive@builtin-sic", "report@builtin"]  # the sic codec subclasses learned
 
     # One model's training steps: that model is retrained (and its consumers rerun), no other.
     p = yaml.load((work / "params.yaml").read_text())
