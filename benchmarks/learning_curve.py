@@ -138,23 +138,31 @@ def figure(summary, path: Path, lmbda: float, quality: int, steps: int, budget: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import NullLocator
+
+    from benchmark.plots.styles import family_of
+
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     panels = [("psnr", "Kodak PSNR (dB, RGB)"), ("bpp", "Kodak rate (bpp, coded bytes)"), ("rd_loss", "RD loss λ·255²·MSE + bpp")]
+    steps_seen = sorted({int(r["step"]) for r in summary})
     for model in dict.fromkeys(r["model"] for r in summary):
         sel = [r for r in summary if r["model"] == model]
         x = [int(r["step"]) for r in sel]
+        family = family_of(model)
+        style = {"color": family.colour, "marker": family.marker} if family is not None else {"marker": "o"}
         label = f"{model} ({params[model] / 1e6:.2f}M params)"
         for ax, (key, _) in zip(axes, panels):
-            ax.plot(x, [float(r[key]) for r in sel], marker="o", ms=3, label=label)
+            ax.plot(x, [float(r[key]) for r in sel], ms=4, label=label, **style)
     for ax, (_, title) in zip(axes, panels):
-        ax.set_xscale("log", base=2)
+        ax.set_xscale("log")
+        ax.set_xticks(steps_seen, [str(s) for s in steps_seen], rotation=90, fontsize=7)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("training steps (batch 8, 128 px crops, BSDS500)")
         ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, alpha=0.3)
         ax.axvline(800, color="0.5", ls=":", lw=1)
-    axes[0].legend(fontsize=8, loc="lower right")
-    axes[0].annotate("Kodak run\n(800 steps)", (800, 0.02), xycoords=("data", "axes fraction"), fontsize=7, color="0.4",
-                     ha="right")
+        ax.text(830, 0.98, "Kodak run: 800 steps", transform=ax.get_xaxis_transform(), fontsize=7, color="0.4", va="top")
+    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.9))
     fig.suptitle(f"Learning curves at fixed λ = {lmbda} (q{quality}), trained here on CPU ({budget} budget settings, "
                  f"{steps} steps, lr ×0.1 at 90 %); 24 Kodak images, real bitstreams", fontsize=10)
     for suffix in (".png", ".pdf"):
