@@ -83,7 +83,7 @@ def test_a_metric_from_outside_reaches_every_table_and_figure(plugin, params_fil
         p["plugins"] = [name]
         p["codecs"]["jpeg"]["rate_points"] = [20, 50, 80]
         p["codecs"]["webp"]["rate_points"] = [20, 50, 80]
-        p["evaluate"].update(codecs=["jpeg", "webp"], learned=[], variants=[])
+        p["evaluate"].update(codecs=["jpeg", "webp"], learned=[], variants=[], progressive=[])
         p["metrics"].update(perceptual=["haarpsi"], download=False)
         p["metrics"]["figures"]["dp"] = ["haarpsi"]
         p["check"]["tolerances"]["l1"] = 0.05
@@ -156,7 +156,7 @@ def test_a_codec_from_outside_is_evaluated(plugin, params_file, small_set, tmp_p
     def run(p):
         p["plugins"] = [name]
         p["codecs"]["quant"] = {"codec": "quantize", "rate_points": [4, 16, 64], "options": {}}
-        p["evaluate"].update(codecs=["quant"], learned=[], variants=[])
+        p["evaluate"].update(codecs=["quant"], learned=[], variants=[], progressive=[])
         p["report"]["anchor"] = "quant"
         p["metrics"].update(perceptual=["haarpsi"], download=False)
 
@@ -235,13 +235,13 @@ def test_a_learned_model_from_outside_is_trained_and_coded(plugin, params_file, 
         p["plugins"] = [name]
         p["models"]["tiny"] = {"arch": "tiny-factorized", "source": "train"}
         p["codecs"]["tiny"] = {"codec": "learned", "options": {"model": "tiny"}}
-        p["train"].update(models=["tiny"], qualities=[3], budget="toy", device="cpu")
+        p["train"].update(models=["tiny"], qualities=[3], budget="toy", device="cpu", progressive=[])
         p["train"]["budgets"]["toy"] = {
             "defaults": {"steps": 4, "batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
             "models": {"tiny": {"size": {"N": 8, "M": 8}}},
         }
         p["samples"]["models"] = []
-        p["evaluate"].update(codecs=["jpeg"], learned=["tiny"], variants=[])
+        p["evaluate"].update(codecs=["jpeg"], learned=["tiny"], variants=[], progressive=[])
         p["metrics"].update(perceptual=["haarpsi"], download=False)
 
     params = params_file(run)

@@ -22,7 +22,7 @@ from benchmark.results import read_results, result_columns
 def _params(p):
     """The project's params with one codec (JPEG at 3 rate points) and LPIPS, HaarPSI, FID, KID."""
     p["codecs"]["jpeg"]["rate_points"] = [10, 40, 90]
-    p["evaluate"].update(codecs=["jpeg"], learned=[], variants=[], workers=1)
+    p["evaluate"].update(codecs=["jpeg"], learned=[], variants=[], progressive=[], workers=1)
     p["report"].update(anchor="jpeg", reference_anchor=None, bd_methods=["pchip"], max_bpp=3.0)
     p["metrics"].update(perceptual=["lpips", "haarpsi", "fid", "kid"], download=False, batch_size=4)
     p["metrics"]["figures"].update(fid_indicative_below=1000, dp_rates=[0.5, 1.0])

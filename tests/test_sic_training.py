@@ -447,7 +447,7 @@ def test_committed_budgets_and_the_architecture_check(base, params_file, capsys)
     assert cpu.schedule.gan_steps == 0 and cpu.steps == cpu.schedule.warmup_steps + cpu.settings.steps
     paper = _build(base, lambda p: p["train"].update(progressive=["sic"], budget="paper")).budget().models["sic"]
     assert paper.size == "paper" and paper.progressive.perceptual == "lpips" and paper.progressive.gan_steps > 0
-    assert cfg.train.progressive == ("sic",) and _build(base, lambda p: None).train.progressive == ()
+    assert cfg.train.progressive == ("sic",) and _build(base, lambda p: p["train"].pop("progressive")).train.progressive == ()
     # a non-progressive architecture under train.progressive, a progressive one with --quality
     bad = _build(base, lambda p: (p["models"].update(hp={"arch": "bmshj2018-hyperprior"}), p["train"].update(progressive=["hp"]),
                                   p["train"]["budgets"]["quick"]["models"].update(hp={"size": {"N": 8, "M": 8}})))

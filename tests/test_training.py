@@ -99,7 +99,8 @@ def test_nan_loss_stops_with_clear_error(images, tmp_path):
 
 def _tiny_budget(p):
     p["models"]["hp"] = {"arch": "bmshj2018-hyperprior", "source": "train"}
-    p["train"].update(budget="tiny", device="cpu", models=["hp"], qualities=[3])
+    p["train"].update(budget="tiny", device="cpu", models=["hp"], qualities=[3], progressive=[])
+    p["evaluate"]["progressive"] = []
     p["train"]["budgets"]["tiny"] = {
         "defaults": {"steps": 3, "batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
         "models": {"hp": {"size": {"N": 16, "M": 24}}},
