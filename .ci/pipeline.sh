@@ -22,6 +22,8 @@ p["evaluate"]["codecs"] = ["jpeg", "webp"]
 p["evaluate"]["learned"] = []  # training is covered by tests/test_dvc_pipeline.py (tiny budget)
 p["evaluate"]["variants"] = []
 p["train"]["models"] = []
+p["train"]["progressive"] = []  # nor SIC (the test above runs a tiny one through its stages)
+p["evaluate"]["progressive"] = []
 p["samples"]["models"] = []  # no hierarchical VAE trained here
 yaml.dump(p, open("params.yaml", "w"))
 PY
