@@ -18,10 +18,11 @@ resumes there and gives the same weights as an uninterrupted run (on the same de
 that is not finite stops the run with :class:`TrainingError`. When training ends, the entropy
 coder's tables are computed once on the CPU and the final checkpoint is written.
 
-The loop (:func:`run_training`) drives a run object (:class:`_Run`: the state, one step, a log
-row, the final record); a model with another objective subclasses it (progressive SIC's
-phases and loss: ``benchmark.training.sic``) and keeps the resumable state, the log, the
-non-finite-loss stop and the final checkpoint of this module.
+The loop (:func:`train`) drives a run object (:class:`_Run`: the state, one step, a log row,
+the final record); a model with another objective subclasses it (progressive SIC's phases and
+loss: ``benchmark.training.sic.SICRun``), is passed as ``train(..., run_class=...)`` and keeps
+the step loop, the resumable state, the log, the non-finite-loss stop and the final checkpoint
+of this module.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
@@ -109,10 +110,17 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not checkpoint/log frequency, not device)."""
-        d = self.record()
-        for k in ("checkpoint_every", "log_every", "device"):
-            d.pop(k)
-        return params_hash(d)
+        return config_fingerprint(self.record())
+
+
+def config_fingerprint(record: Dict[str, object]) -> str:
+    """Hash of a run configuration's ``record()`` without what does not change the weights
+    (``checkpoint_every``, ``log_every``, ``device``: keys the record must have; ``KeyError``
+    otherwise): the key that lets a run resume from a state file."""
+    d = dict(record)
+    for k in ("checkpoint_every", "log_every", "device"):
+        d.pop(k)
+    return params_hash(d)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -200,8 +208,9 @@ class _Run:
 
     A subclass with another objective overrides :meth:`setup` (its optimizers),
     :meth:`optim_state` / :meth:`load_optim_state` (what of them the state file holds),
-    :meth:`one_step`, :meth:`log` (rows with its ``columns``) and :meth:`final_record`;
-    ``total_steps`` is what the loop runs to."""
+    :meth:`one_step`, :meth:`log` (rows with its ``columns``), :meth:`final_record` and, to add
+    to the checkpoint's ``meta``, :meth:`checkpoint_meta`; ``total_steps`` is what the loop runs
+    to."""
 
     columns: Sequence[str] = LOG_COLUMNS
 
@@ -324,21 +333,43 @@ class _Run:
         cfg = self.cfg
         return {"arch": cfg.arch, "size": dict(cfg.size), "lmbda": cfg.lmbda, "train_config": cfg.record()}
 
+    def checkpoint_meta(self, meta: Optional[Dict[str, object]]) -> Dict[str, object]:
+        """The ``meta`` the caller passed to :func:`train` as the final checkpoint stores it
+        (after the run's own fields, overriding them): here a copy (``{}`` for None)."""
+        return dict(meta or {})
 
-def run_training(
-    run: _Run,
+
+def train(
+    cfg,
+    images: Sequence[np.ndarray],
     out_path: Path,
+    state_path: Path,
+    log_path: Path,
     *,
+    run_class: Type[_Run] = _Run,
     train_image_hashes: Sequence[str] = (),
     meta: Optional[Dict[str, object]] = None,
     progress: bool = True,
     on_step: Optional[Callable[[int], None]] = None,
 ) -> Path:
-    """Restore ``run`` from its state file if it holds this configuration, take steps up to
-    ``run.total_steps`` (a log row every ``log_every``, the state every ``checkpoint_every``),
-    then compute the coder tables and write the final checkpoint to ``out_path``:
+    """Train ``cfg.arch`` on ``images`` (uint8 (H, W, 3)); write the final checkpoint to ``out_path``.
+
+    ``cfg``: a :class:`TrainConfig` for the default ``run_class`` (:class:`_Run`, the RD
+    objective); another run class takes its own configuration (progressive SIC:
+    ``benchmark.training.sic.SICRun`` with a ``ProgressiveTrainConfig``).
+
+    The run is restored from ``state_path`` when that holds a state with the same
+    ``cfg.fingerprint()`` (else training starts from scratch), takes steps up to
+    ``run.total_steps`` (a log row every ``log_every``, the state every ``checkpoint_every``
+    and at the end), then the coder tables are computed and the final checkpoint written:
     ``run.final_record()``, ``step``, ``state_dict``, ``coder_ready``, ``train_images_sha256``,
-    ``train_seconds`` and ``meta``. ``on_step(step)`` is called after each completed step."""
+    ``train_seconds`` and ``run.checkpoint_meta(meta)``. ``log_path``: CSV with the run's
+    ``columns`` (here ``LOG_COLUMNS``: bpp is the estimated training rate, PSNR from the
+    training MSE in dB). ``on_step(step)`` is called after each completed step (tests use it to
+    interrupt). Raises :class:`TrainingError` on a non-finite loss, naming the step.
+    """
+    run = run_class(cfg, images, state_path, log_path)
+    meta = run.checkpoint_meta(meta)
     run.restore()
     st = run.cfg.settings
     total = run.total_steps
@@ -369,28 +400,4 @@ def run_training(
     write_log(run.log_path, run.rows, run.columns)
     record = {**run.final_record(), "step": run.step, "state_dict": model.state_dict(), "coder_ready": True,
               "train_images_sha256": list(train_image_hashes), "train_seconds": run.elapsed}
-    return save_checkpoint(out_path, {**record, **(meta or {})})
-
-
-def train(
-    cfg: TrainConfig,
-    images: Sequence[np.ndarray],
-    out_path: Path,
-    state_path: Path,
-    log_path: Path,
-    *,
-    train_image_hashes: Sequence[str] = (),
-    meta: Optional[Dict[str, object]] = None,
-    progress: bool = True,
-    on_step: Optional[Callable[[int], None]] = None,
-) -> Path:
-    """Train ``cfg.arch`` on ``images`` (uint8 (H, W, 3)); write the final checkpoint to ``out_path``.
-
-    ``state_path``: the resumable training state (read if present with the same
-    ``cfg.fingerprint()``, else training starts from scratch). ``log_path``: CSV with
-    ``LOG_COLUMNS`` (bpp is the estimated training rate, PSNR from the training MSE in dB).
-    ``on_step(step)`` is called after each completed step (tests use it to interrupt).
-    Raises :class:`TrainingError` on a non-finite loss, naming the step.
-    """
-    run = _Run(cfg, images, state_path, log_path)
-    return run_training(run, out_path, train_image_hashes=train_image_hashes, meta=meta, progress=progress, on_step=on_step)
+    return save_checkpoint(out_path, {**record, **meta})

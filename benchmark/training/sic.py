@@ -1,6 +1,7 @@
 """Training progressive SIC (Liang et al., "Synonymous Variational Inference for Perceptual Image
-Compression", ICML 2025): the authors' schedule as one run of the resumable loop
-(``benchmark.training.loop``), making one checkpoint for all 16 levels.
+Compression", ICML 2025): the authors' schedule as one run (:class:`SICRun`) of the resumable
+loop (``benchmark.training.loop.train(..., run_class=SICRun)``, or :func:`train_progressive`),
+making one checkpoint for all 16 levels.
 
 Phases (budget settings, ``benchmark.config.ProgressiveSettings``; global step numbers run
 through all three, so one state file and one log cover the run):
@@ -65,13 +66,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.config import Config, ConfigError, ProgressiveSettings, TrainSettings, params_hash
+from benchmark.config import Config, ConfigError, ProgressiveSettings, TrainSettings
 from benchmark.metrics.base import METRICS
 from benchmark.metrics.weights import ResolvedWeights, WeightsMissing, resolve_weights
 from benchmark.models.sic import NUM_SLICES, official_loss, official_loss_weights
 from benchmark.models.specs import ARCHITECTURES
 from benchmark.registry import unknown_name
-from benchmark.training.loop import TrainingError, _Run, run_training
+from benchmark.training.loop import TrainingError, _Run, config_fingerprint, train
 
 PHASES = ("warmup", "progressive", "gan")
 LPIPS = "lpips"
@@ -411,10 +412,7 @@ class ProgressiveTrainConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the result (not checkpoint/log frequency, not device)."""
-        d = self.record()
-        for k in ("checkpoint_every", "log_every", "device"):
-            d.pop(k)
-        return params_hash(d)
+        return config_fingerprint(self.record())
 
 
 def level_at(index: int, num_slices: int = NUM_SLICES) -> int:
@@ -444,7 +442,9 @@ def description(record: Dict[str, Any]) -> str:
 
 
 class SICRun(_Run):
-    """A progressive SIC run in the resumable loop (phases and losses: module docstring)."""
+    """A progressive SIC run in the resumable loop, ``benchmark.training.loop.train(cfg, ...,
+    run_class=SICRun)`` with a :class:`ProgressiveTrainConfig` (phases and losses: module
+    docstring; ``total_steps`` = ``cfg.steps``, all three phases)."""
 
     columns = LOG_COLUMNS
 
@@ -460,10 +460,6 @@ class SICRun(_Run):
             self.disc = self.disc.to(self.device).train()
         self.phase = None
         self._build_optimizers(cfg.phase_at(0)[0])
-
-    @property
-    def total_steps(self) -> int:
-        return self.cfg.steps
 
     def _build_optimizers(self, phase: str) -> None:
         """Fresh optimizers for ``phase`` (each phase starts its own, as the authors' scripts)."""
@@ -604,6 +600,12 @@ class SICRun(_Run):
             "loss": "official_loss (benchmark.models.sic): the authors' weights per level", "train_config": cfg.record(),
         }
 
+    def checkpoint_meta(self, meta: Optional[Dict[str, object]]) -> Dict[str, object]:
+        """``meta`` and the checkpoint's one-line ``description`` (:func:`description` of
+        :meth:`final_record` with ``meta``)."""
+        record = {**self.final_record(), **(meta or {})}
+        return {**(meta or {}), "description": description(record)}
+
 
 def train_progressive(
     cfg: ProgressiveTrainConfig,
@@ -611,16 +613,13 @@ def train_progressive(
     out_path: Path,
     state_path: Path,
     log_path: Path,
-    *,
-    train_image_hashes: Sequence[str] = (),
-    meta: Optional[Dict[str, object]] = None,
-    progress: bool = True,
-    on_step: Optional[Callable[[int], None]] = None,
+    **options: Any,
 ) -> Path:
     """Train a progressive SIC on ``images`` (uint8 (H, W, 3)) through its phases and write one
-    checkpoint for all levels to ``out_path`` (``benchmark.training.loop.run_training``: resumable
-    from ``state_path``, the log at ``log_path`` with :data:`LOG_COLUMNS`, a ``TrainingError``
-    naming the step on a non-finite loss).
+    checkpoint for all levels to ``out_path``: ``benchmark.training.loop.train`` with
+    ``run_class=SICRun`` (resumable from ``state_path``, the log at ``log_path`` with
+    :data:`LOG_COLUMNS`, a ``TrainingError`` naming the step on a non-finite loss); ``options``
+    are ``train``'s keywords (``train_image_hashes``, ``meta``, ``progress``, ``on_step``).
 
     The checkpoint has, besides the weights with their coder tables: ``arch``, ``size``,
     ``source`` ``train``, ``levels`` (16), ``num_samples`` (M), ``perceptual`` (``lpips`` or
@@ -630,7 +629,4 @@ def train_progressive(
     for results rows), ``lmbda`` None, ``step``, ``train_config``, ``train_images_sha256``,
     ``train_seconds`` and ``meta``.
     """
-    run = SICRun(cfg, images, state_path, log_path)
-    record = {**run.final_record(), **(meta or {})}
-    meta = {**(meta or {}), "description": description(record)}
-    return run_training(run, out_path, train_image_hashes=train_image_hashes, meta=meta, progress=progress, on_step=on_step)
+    return train(cfg, images, out_path, state_path, log_path, run_class=SICRun, **options)
