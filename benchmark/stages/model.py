@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Type
 
 from benchmark.config import Config, ConfigError, ModelConfig, load_config
 from benchmark.data.images import load_rgb8, read_manifest
@@ -28,8 +28,8 @@ from benchmark.models.official import file_checkpoint
 from benchmark.models.published import pretrained_checkpoint
 from benchmark.models.specs import ARCHITECTURES
 from benchmark.models.zoo import zoo_checkpoint
-from benchmark.training.loop import TrainConfig, train, write_log
-from benchmark.training.sic import ProgressiveTrainConfig, train_progressive
+from benchmark.training.loop import TrainConfig, _Run, train, write_log
+from benchmark.training.sic import ProgressiveTrainConfig, SICRun
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +61,42 @@ def _untrained_outputs(args: argparse.Namespace, source: str) -> None:
 
     import torch
 
-    write_log(args.log or args.out.with_suffix(".log.csv"), [])
+    write_log(_log_path(args), [])
     buf = io.BytesIO()
     torch.save({"fingerprint": None, "source": source}, buf)
-    write_bytes_atomic(args.state or args.out.with_suffix(".state"), buf.getvalue())
+    write_bytes_atomic(_state_path(args), buf.getvalue())
+
+
+def _state_path(args: argparse.Namespace) -> Path:
+    """``--state``, default: ``--out`` with the suffix ``.state``."""
+    return args.state or args.out.with_suffix(".state")
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    """``--log``, default: ``--out`` with the suffix ``.log.csv``."""
+    return args.log or args.out.with_suffix(".log.csv")
+
+
+def _train(args: argparse.Namespace, tcfg, run_class: Type[_Run], meta: Dict[str, object]) -> None:
+    """Train run ``tcfg`` (a ``TrainConfig`` with ``_Run``, a ``ProgressiveTrainConfig`` with
+    ``SICRun``) on every image of ``--train-data`` (its manifest's order; their pixel SHA-256
+    go into the checkpoint), resumable from ``--state``, logged to ``--log``, the checkpoint to
+    ``--out`` with ``meta``. Raises ``ConfigError`` without ``--train-data``."""
+    if args.train_data is None:
+        raise ConfigError("--train-data is required to train")
+    manifest = read_manifest(args.train_data)
+    images = [load_rgb8(args.train_data / row.file) for row in manifest]
+    train(
+        tcfg,
+        images,
+        args.out,
+        _state_path(args),
+        _log_path(args),
+        run_class=run_class,
+        train_image_hashes=[row.pixel_sha256 for row in manifest],
+        meta=meta,
+        progress=not args.no_progress,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -89,20 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"model {args.model} q{args.quality}: {what} -> {args.out}")
         return 0
     tcfg = TrainConfig.from_params(cfg, args.model, args.quality)
-    if args.train_data is None:
-        raise ConfigError("--train-data is required to train")
-    manifest = read_manifest(args.train_data)
-    images = [load_rgb8(args.train_data / row.file) for row in manifest]
-    train(
-        tcfg,
-        images,
-        args.out,
-        args.state or args.out.with_suffix(".state"),
-        args.log or args.out.with_suffix(".log.csv"),
-        train_image_hashes=[row.pixel_sha256 for row in manifest],
-        meta={"rate_point": args.quality, "model": args.model, "source": "train"},
-        progress=not args.no_progress,
-    )
+    _train(args, tcfg, _Run, meta={"rate_point": args.quality, "model": args.model, "source": "train"})
     print(f"model {args.model} q{args.quality}: trained {tcfg.steps} steps (λ={tcfg.lmbda}) -> {args.out}")
     return 0
 
@@ -125,20 +144,7 @@ def _progressive(args: argparse.Namespace, cfg: Config, model: ModelConfig, prog
             f"{cfg.source}: models.{name}.source: {model.source} has no progressive checkpoints; use train or file"
         )
     tcfg = ProgressiveTrainConfig.from_params(cfg, name, mirror=cfg.mirror(args.mirror))
-    if args.train_data is None:
-        raise ConfigError("--train-data is required to train")
-    manifest = read_manifest(args.train_data)
-    images = [load_rgb8(args.train_data / row.file) for row in manifest]
-    train_progressive(
-        tcfg,
-        images,
-        args.out,
-        args.state or args.out.with_suffix(".state"),
-        args.log or args.out.with_suffix(".log.csv"),
-        train_image_hashes=[row.pixel_sha256 for row in manifest],
-        meta={"model": name},
-        progress=not args.no_progress,
-    )
+    _train(args, tcfg, SICRun, meta={"model": name})
     phases = ", ".join(f"{k} {v}" for k, v in tcfg.phases().items())
     print(f"model {name}: trained {tcfg.steps} steps ({phases}; perceptual {tcfg.perceptual.label}) -> {args.out}")
     return 0
