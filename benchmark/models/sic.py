@@ -457,9 +457,31 @@ class GroupEntropyParameters(nn.Module):
 # ---- sampling of the untransmitted channels --------------------------------------------------
 
 
-def _rng_error(rng: Any) -> str:
-    return (f"SIC: rng must be a torch.Generator, a numpy Generator/RandomState or {GLOBAL_NUMPY!r}, "
-            f"got {type(rng).__name__}")
+_DRAWS = {  # kind: (torch function, numpy Generator method, RandomState method, np.random function)
+    "uniform": ("rand", "random", "random_sample", "rand"),
+    "gaussian": ("randn", "standard_normal", "standard_normal", "randn"),
+}
+
+
+def _draw(kind: str, shape: Sequence[int], rng: Any) -> np.ndarray:
+    """float64 numpy array of ``shape``: uniform in [0, 1) (``kind="uniform"``) or standard
+    normal (``"gaussian"``) from ``rng``: a ``torch.Generator`` (``torch.rand``/``torch.randn``
+    in float64 on the CPU), a numpy ``Generator`` (``random``/``standard_normal``) or
+    ``RandomState`` (``random_sample``/``standard_normal``), or ``GLOBAL_NUMPY`` (numpy's
+    global ``np.random.rand``/``np.random.randn``). Raises ``TypeError`` for another ``rng``."""
+    torch_fn, gen_method, state_method, global_fn = _DRAWS[kind]
+    shape = tuple(int(s) for s in shape)
+    if isinstance(rng, torch.Generator):
+        return getattr(torch, torch_fn)(shape, generator=rng, dtype=torch.float64).numpy()
+    if isinstance(rng, np.random.Generator):
+        return getattr(rng, gen_method)(shape)
+    if isinstance(rng, np.random.RandomState):
+        return getattr(rng, state_method)(shape)
+    if isinstance(rng, str) and rng == GLOBAL_NUMPY:
+        return getattr(np.random, global_fn)(*shape)
+    raise TypeError(
+        f"SIC: rng must be a torch.Generator, a numpy Generator/RandomState or {GLOBAL_NUMPY!r}, got {type(rng).__name__}"
+    )
 
 
 def uniform_sample_noise(shape: Sequence[int], rng: Any) -> torch.Tensor:
@@ -473,17 +495,7 @@ def uniform_sample_noise(shape: Sequence[int], rng: Any) -> torch.Tensor:
     ``np.random.seed(2024)`` it gives the fixtures' ``sample_noise``). Raises ``TypeError`` for
     anything else.
     """
-    shape = tuple(int(s) for s in shape)
-    if isinstance(rng, torch.Generator):
-        u = torch.rand(shape, generator=rng, dtype=torch.float64).numpy()
-    elif isinstance(rng, np.random.Generator):
-        u = rng.random(shape)
-    elif isinstance(rng, np.random.RandomState):
-        u = rng.random_sample(shape)
-    elif isinstance(rng, str) and rng == GLOBAL_NUMPY:
-        u = np.random.rand(*shape)
-    else:
-        raise TypeError(_rng_error(rng))
+    u = _draw("uniform", shape, rng)
     return SAMPLE_HALF_WIDTH * torch.tensor(2 * u - 1, dtype=torch.float32)
 
 
@@ -491,18 +503,7 @@ def gaussian_sample_noise(shape: Sequence[int], rng: Any) -> torch.Tensor:
     """float32 CPU tensor of ``shape``: standard normal ε for the authors' ``UniformSampling=False``
     option (samples ``round(μ_hyper + σ_hyper·ε)``); ``rng`` as in :func:`uniform_sample_noise`
     (``GLOBAL_NUMPY``: ``np.random.randn``, float64 cast to float32)."""
-    shape = tuple(int(s) for s in shape)
-    if isinstance(rng, torch.Generator):
-        e = torch.randn(shape, generator=rng, dtype=torch.float64).numpy()
-    elif isinstance(rng, np.random.Generator):
-        e = rng.standard_normal(shape)
-    elif isinstance(rng, np.random.RandomState):
-        e = rng.standard_normal(shape)
-    elif isinstance(rng, str) and rng == GLOBAL_NUMPY:
-        e = np.random.randn(*shape)
-    else:
-        raise TypeError(_rng_error(rng))
-    return torch.tensor(e, dtype=torch.float32)
+    return torch.tensor(_draw("gaussian", shape, rng), dtype=torch.float32)
 
 
 def official_loss_weights(level: int) -> tuple[float, float, float]:
