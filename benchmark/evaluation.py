@@ -11,8 +11,9 @@ which run in the main process one image after another with torch using all threa
 metrics and model estimates; the learned codec pins its own entropy coding to one thread so that
 its bitstreams do not depend on the thread count, see ``benchmark.codecs.learned``). The output
 is a tidy CSV, one row per (image, rate point), written atomically; see ``benchmark.results``.
-The stage entry points are ``benchmark.stages.evaluate`` (classical codecs) and
-``benchmark.stages.evaluate_learned`` (learned codecs: they import only their own codec module).
+The stage entry points are ``benchmark.stages.evaluate`` (classical codecs),
+``benchmark.stages.evaluate_learned`` and ``benchmark.stages.evaluate_progressive`` (codecs over
+checkpoints, through :func:`checkpoint_main`: each imports only its own codec module).
 
 Two checks come with every row: ``decode_check`` compares the pixels decoded here with the
 encoder's own decode of the same bytes (codecs that report one, see ``Encoded``): "ok",
@@ -39,8 +40,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy as np
 import pandas as pd
 
-from benchmark.codecs.base import Codec, CodecError, TrainingLeakError
-from benchmark.config import Config
+from benchmark.codecs.base import CODECS, Codec, CodecError, TrainingLeakError, build_codec
+from benchmark.config import Config, ConfigError, load_config
 from benchmark.data.images import ImageError, ManifestRow, load_rgb8, pixel_sha256, read_manifest
 from benchmark.fileio import write_text_atomic
 from benchmark.metrics.base import per_image_metrics, set_table_columns
@@ -277,7 +278,7 @@ def set_metrics_table(perception: PerceptualSuite, dataset: str, codec_name: str
 
 
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """The arguments of the evaluate stages (``evaluate``, ``evaluate-learned``)."""
+    """The arguments of the evaluate stages (``evaluate``, ``evaluate-learned``, ``evaluate-progressive``)."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument(
         "--params", default="params.yaml",
@@ -301,6 +302,27 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--mirror", default=None, help="mirror directory for weight files (default: data.mirror, else $BENCHMARK_MIRROR)")
     return p
+
+
+def checkpoint_main(
+    argv: Optional[Sequence[str]], prog: str, description: str, checkpoints_help: str, *, progressive: bool = False
+) -> int:
+    """``main`` of the evaluate stages whose codec reads checkpoints (``evaluate-learned``,
+    ``evaluate-progressive``): :func:`build_parser` plus a required ``--checkpoints`` (the path,
+    or path template, dvc.yaml gives; ``checkpoints_help`` says which), the codec built from its
+    ``codecs`` entry with ``checkpoints``, then :func:`run`. ``progressive``: the codec must be a
+    progressive one (SIC: one checkpoint for all its levels), else ``ConfigError``. Returns 0."""
+    parser = build_parser(prog, description)
+    parser.add_argument("--checkpoints", required=True, help=checkpoints_help)
+    args = parser.parse_args(argv)
+    cfg = load_config(args.params)
+    codec_cfg = cfg.codec(args.codec)
+    if progressive and not CODECS.get(codec_cfg.codec).progressive:
+        raise ConfigError(
+            f"{cfg.source}: codecs.{args.codec}: codec {codec_cfg.codec!r} is not progressive (one model for every "
+            f"rate point); evaluate-progressive runs codecs such as sic, list it under evaluate.codecs or evaluate.learned"
+        )
+    return run(args, cfg, build_codec(codec_cfg.codec, codec_cfg.options, checkpoints=args.checkpoints))
 
 
 def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int, out: "str | Path") -> str:

@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from benchmark.codecs import learned  # noqa: F401  (registers the learned codec)
-from benchmark.codecs.base import build_codec
-from benchmark.config import load_config
-from benchmark.evaluation import build_parser, run
+from benchmark.evaluation import checkpoint_main
 
 DESCRIPTION = (
     "Encode every image of a fetched data set with one learned codec at each of its rate points (the "
@@ -19,13 +17,8 @@ DESCRIPTION = (
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser("benchmark evaluate-learned", DESCRIPTION)
-    parser.add_argument(
-        "--checkpoints", required=True,
-        help="path template of the checkpoints, with the fields {model} and {rate_point} "
+    return checkpoint_main(
+        argv, "benchmark evaluate-learned", DESCRIPTION,
+        "path template of the checkpoints, with the fields {model} and {rate_point} "
         "(dvc.yaml: models/<budget>/{model}/q{rate_point}.pt)",
     )
-    args = parser.parse_args(argv)
-    cfg = load_config(args.params)
-    codec_cfg = cfg.codec(args.codec)
-    return run(args, cfg, build_codec(codec_cfg.codec, codec_cfg.options, checkpoints=args.checkpoints))
