@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_fixtures(name: str, marker: str, label: str) -> Path:
+    """The directory ``<fixtures>/<name>`` of a published model's reference fixtures, <fixtures>
+    being ``$BENCHMARK_FIXTURES`` or ``../shared/fixtures`` from the repository root. Skips the
+    calling test (``pytest.skip``, naming ``label`` and the directory) when the file ``marker``
+    is not there."""
+    base = os.environ.get("BENCHMARK_FIXTURES") or str(ROOT.parent / "shared" / "fixtures")
+    path = Path(base) / name
+    if not (path / marker).is_file():
+        pytest.skip(f"{label} reference fixtures not found in {path} (set BENCHMARK_FIXTURES to shared/fixtures)")
+    return path
+
+
+def read_tsv(path: Path) -> List[Dict[str, str]]:
+    """The rows of a tab-separated file with a header line, as dicts of strings."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def decode_in_another_process(model: str, checkpoints: str, data: bytes, tmp_path: Path, threads: int = 1) -> str:

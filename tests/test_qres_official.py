@@ -17,9 +17,7 @@ reproduce pm, qm and the features bit for bit here.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,10 +25,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import read_tsv, reference_fixtures
 
 from benchmark.models import qres
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CASES = ["qres_small", "qres17m_small"]
 TOL_TEACHER = 1e-5  # per-layer tensors given the reference inputs of the layer
 TOL_FREE = 2e-5  # the whole model run on the image (errors accumulate over 12 layers)
@@ -51,19 +50,7 @@ def _rel(ours: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def fixture_dir() -> Path:
-    base = os.environ.get("BENCHMARK_FIXTURES") or str(ROOT.parent / "shared" / "fixtures")
-    path = Path(base) / "qres-vae"
-    if not (path / "qres_small_state.pt").is_file():
-        pytest.skip(f"QRes-VAE reference fixtures not found in {path} (set BENCHMARK_FIXTURES to shared/fixtures)")
-    return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    return reference_fixtures("qres-vae", "qres_small_state.pt", "QRes-VAE")
 
 
 def _build(cfg: dict) -> qres.OfficialQResVAE:
@@ -101,11 +88,6 @@ def coded(case):
 # ---- layout of the zoo models --------------------------------------------------------------
 
 
-def _tsv(path: Path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
 @pytest.mark.parametrize("arch", ["qres34m", "qres17m"])
 def test_zoo_state_dict_layout(fixture_dir, arch):
     """Keys (in order), shapes, dtypes and kinds exactly as ``keys_<arch>.tsv``; built on the meta device."""
@@ -114,7 +96,7 @@ def test_zoo_state_dict_layout(fixture_dir, arch):
     params = dict(model.named_parameters())
     got = [(k, str(list(v.shape)), str(v.dtype).removeprefix("torch."), "param" if k in params else "buffer")
            for k, v in model.state_dict().items()]
-    expected = [(r["key"], r["shape"], r["dtype"], r["kind"]) for r in _tsv(fixture_dir / f"keys_{arch}.tsv")]
+    expected = [(r["key"], r["shape"], r["dtype"], r["kind"]) for r in read_tsv(fixture_dir / f"keys_{arch}.tsv")]
     assert got == expected
     meta = json.loads((fixture_dir / "meta.json").read_text())[arch]
     assert len(params) == meta["num_params"]
@@ -130,7 +112,7 @@ def test_zoo_buffers_before_and_after_update(fixture_dir, arch):
     coder tables are filled (``update()``, the reference's ``compress_mode(True)``)."""
     model = getattr(qres, arch)()
     state = model.state_dict()
-    rows = _tsv(fixture_dir / f"buffers_{arch}.tsv")
+    rows = read_tsv(fixture_dir / f"buffers_{arch}.tsv")
     assert [r["buffer"] for r in rows] == [n for n, _ in model.named_buffers()]
     buffers = dict(model.named_buffers())
     for r in rows:

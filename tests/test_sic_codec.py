@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import reference_fixtures
 
 from benchmark.codecs import sic as sic_codec
 from benchmark.codecs.base import CODECS, CodecError, build_codec
@@ -383,10 +384,7 @@ def test_fixture_state_estimate_is_the_authors_rate(tmp_path):
     at levels 1, 8 and 16 of image A, and the coded strings are within 1.5 % + 2·96 bits of it
     (measured, strings: +3.8 % at 1, +0.01 % at 8, +0.75 % at 16; the whole container with its
     37-byte header: +14 %, +2.6 %, +2.2 %)."""
-    base = os.environ.get("BENCHMARK_FIXTURES") or str(ROOT.parent / "shared" / "fixtures")
-    fixtures = Path(base) / "sic"
-    if not (fixtures / "sic_small_state.pt").is_file():
-        pytest.skip(f"SIC fixtures not found in {fixtures}")
+    fixtures = reference_fixtures("sic", "sic_small_state.pt", "SIC")
     summary = json.loads((fixtures / "sic_small_summary.json").read_text())
     model = sic.sic(32, 4)
     sic.load_official_checkpoint(model, fixtures / "sic_small_state.pt")

@@ -27,19 +27,18 @@ by 1, at a .5 rounding boundary; allowed: at most 4, by 1, within 1e-3 of a boun
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from helpers import read_tsv, reference_fixtures
 
 from benchmark.models import sic
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CASES = {"A": "input.npy", "B": "input_pad.npy"}
 LEVELS = (1, 8, 16)
 TOL = 1e-5
@@ -75,19 +74,7 @@ def _flips(ours: torch.Tensor, ref_rounded: torch.Tensor, ref_value: torch.Tenso
 
 @pytest.fixture(scope="module")
 def fixture_dir() -> Path:
-    base = os.environ.get("BENCHMARK_FIXTURES") or str(ROOT.parent / "shared" / "fixtures")
-    path = Path(base) / "sic"
-    if not (path / "sic_small_state.pt").is_file():
-        pytest.skip(f"SIC reference fixtures not found in {path} (set BENCHMARK_FIXTURES to shared/fixtures)")
-    return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    return reference_fixtures("sic", "sic_small_state.pt", "SIC")
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +108,6 @@ def runs(small, ref, images):
     return out
 
 
-def _tsv(path: Path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
 # ---- the official model's layout -------------------------------------------------------------
 
 
@@ -139,7 +121,7 @@ def test_official_state_dict_layout(fixture_dir):
     params = dict(model.named_parameters())
     got = {k: (str(list(v.shape)), str(v.dtype).removeprefix("torch."), "param" if k in params else "buffer")
            for k, v in model.state_dict().items()}
-    rows = _tsv(fixture_dir / "keys_sic.tsv")
+    rows = read_tsv(fixture_dir / "keys_sic.tsv")
     assert len(rows) == 363
     skipped = [r["key"] for r in rows if r["loaded_by_repo_load_weights"] != "yes"]
     assert skipped and all(k.endswith(".attn_mask") for k in skipped)
