@@ -219,6 +219,22 @@ def test_saturation_limits_the_rate_axis_of_saturating_metrics():
     assert saturation_bpp([linear], 2.0) == 2.0  # PSNR-like: never saturates
 
 
+def test_legend_parameter_counts_have_at_most_two_decimals():
+    """One format for every legend: millions, three significant digits but at most two decimals,
+    trailing zeros dropped (dvae's 752,345 parameters were "0.752M" beside "2.48M"); models
+    under 0.1M keep two significant digits."""
+    from benchmark.analysis.origins import _millions
+
+    assert _millions([752_345]) == "0.75M params"
+    assert _millions([2_481_000]) == "2.48M params"
+    assert _millions([3_104_000]) == "3.1M params"
+    assert _millions([34_040_000]) == "34M params"
+    assert _millions([123_400_000]) == "123M params"
+    assert _millions([45_210]) == "0.045M params"
+    assert _millions([4_512]) == "0.0045M params"
+    assert _millions([1_281_000, 2_481_000]) == "1.28M-2.48M params"
+
+
 def test_legends_say_how_each_learned_model_was_obtained():
     from benchmark.analysis.origins import codec_origins
     from benchmark.config import load_config

@@ -7,6 +7,7 @@ on exactly these params)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
@@ -65,10 +66,25 @@ def parameter_count(arch: str, size: Dict[str, int]) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def _format_millions(n: int) -> str:
+    """``n`` parameters in millions: three significant digits with at most two decimals,
+    trailing zeros dropped (``0.75M``, ``2.48M``, ``3.1M``, ``34M``, ``123M``); below 0.1M two
+    significant digits (``0.045M``, ``0.0045M``)."""
+    m = n / 1e6
+    if m <= 0:
+        return "0M"
+    exponent = math.floor(math.log10(m))
+    decimals = 1 - exponent if m < 0.1 else min(2, max(0, 2 - exponent))
+    text = f"{m:.{decimals}f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "M"
+
+
 def _millions(counts: Sequence[int]) -> str:
-    lo, hi = min(counts), max(counts)
-    fmt = lambda n: f"{n / 1e6:.3g}M"  # noqa: E731
-    return f"{fmt(lo)} params" if fmt(lo) == fmt(hi) else f"{fmt(lo)}-{fmt(hi)} params"
+    """The legend's parameter count of a codec's checkpoints (counts: one per rate point):
+    ``"0.75M params"``, or ``"1.28M-2.48M params"`` where they differ as written
+    (:func:`_format_millions`)."""
+    lo, hi = _format_millions(min(counts)), _format_millions(max(counts))
+    return f"{lo} params" if lo == hi else f"{lo}-{hi} params"
 
 
 def _rate_points(cfg: Config, codec: str) -> List[int]:
