@@ -74,3 +74,32 @@ def test_plain_show_has_no_error_line(tmp_path):
     assert r.returncode == 0 and not [ln for ln in lines if "ERROR" in ln or "failed" in ln.lower()], lines
     html = (tmp_path / "html" / "index.html").read_text()
     assert html.count("<img") == len(list(ROOT.glob("results/*/figures/*.png")))
+
+
+def test_offline_template_puts_the_libraries_inline(tmp_path):
+    """`make plots`: the page template carries vega inline (benchmark.plots.offline) and DVC
+    uses it: no CDN script tags, the charts' vegaEmbed calls and the bundle in one page. A stand-in
+    bundle here (the real one needs vl-convert-python, tested below where installed)."""
+    from benchmark.plots.offline import OfflinePlotsError, offline_template
+
+    marker = "window.vegaEmbed = function (el, spec) { return Promise.resolve(spec); }; /* stand-in bundle */"
+    template = tmp_path / "offline.html"
+    template.write_text(offline_template(marker))
+    logs = sorted(p for p in _made_outputs() if p.endswith(".log.csv") and (ROOT / p).is_file())
+    r = _dvc("plots", "show", "--html-template", template, "-o", tmp_path / "html", logs[0])
+    lines = (r.stdout + r.stderr).splitlines()
+    assert r.returncode == 0 and not [ln for ln in lines if "ERROR" in ln or "failed" in ln.lower()], lines
+    html = (tmp_path / "html" / "index.html").read_text()
+    assert marker in html and "vegaEmbed('#" in html
+    assert "<script src" not in html and "cdn.jsdelivr" not in html
+    for bad in ("x</script>y", "a {plot_divs} b"):
+        with pytest.raises(OfflinePlotsError, match="would break the page"):
+            offline_template(bad)
+
+
+def test_real_bundle_defines_vega_embed():
+    pytest.importorskip("vl_convert", reason="vl-convert-python (pyproject's offline-plots extra) is not installed")
+    from benchmark.plots.offline import offline_template, vega_bundle
+
+    bundle = vega_bundle()
+    assert "window.vegaEmbed=" in bundle.replace(" ", "") and "cdn." not in offline_template(bundle)
