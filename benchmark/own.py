@@ -249,7 +249,7 @@ def summary_lines(out: Path) -> List[str]:
     PSNR) from ``out/bd_rate.csv``, and where the report is."""
     bd = pd.read_csv(out / "bd_rate.csv")
     lines = [f"own: report in {out / 'README.md'}"]
-    main = bd[(bd.anchor_kind == "ours") & (bd.method == "pchip") & (bd.metric == "psnr")]
+    main = bd[(bd.anchor_kind == "ours") & (bd.method == "pchip") & (bd.metric == "psnr") & (bd.codec != bd.anchor)]
     for r in main.itertuples():
         value = f"{r.bd_rate_pct:+.1f} %" if pd.notna(r.bd_rate_pct) else f"n/a ({r.bd_rate_na_reason})"
         lines.append(f"  {r.codec} vs {r.anchor}, BD-rate PSNR (pchip): {value}")
