@@ -57,8 +57,11 @@ def test_training_logs_have_titles_and_labels_with_units(shown):
     logs = {k: v[0]["content"] for k, v in shown["data"].items() if k.endswith(".log.csv") and v}
     assert logs
     for path, spec in logs.items():
-        model, quality = Path(path).parent.name, Path(path).stem.split(".")[0][1:]
-        assert spec["title"]["text"].startswith(f"Training {model} at rate point {quality} ("), path
+        model, stem = Path(path).parent.name, Path(path).stem.split(".")[0]
+        # a model per rate point (q<k>.log.csv), or one for all levels (model.log.csv: SIC)
+        what = "all levels in one model" if stem == "model" else None
+        title = f"Training {model}, {what} (" if what else f"Training {model} at rate point {stem[1:]} ("
+        assert spec["title"]["text"].startswith(title), path
         x, y = spec["encoding"]["x"]["title"], spec["layer"][0]["encoding"]["y"]["title"]
         assert x == "training step" and y.endswith("[dB]"), (path, x, y)
 
@@ -67,7 +70,11 @@ def test_plain_show_has_no_error_line(tmp_path):
     made = _made_outputs()
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     declared = [next(iter(p)) for st in stages.values() for p in st.get("do", st).get("plots", [])]
-    assert declared == ["models/${item.budget}/${item.model}/q${item.quality}.log.csv", "results/${item}/figures"]
+    assert declared == [
+        "models/${item.budget}/${item.model}/q${item.quality}.log.csv",
+        "models/${item.budget}/${item.model}/model.log.csv",
+        "results/${item}/figures",
+    ]
     targets = sorted(p for p in made if p.endswith(".log.csv") or p.endswith("/figures"))
     r = _dvc("plots", "show", "-o", tmp_path / "html", *targets)
     lines = (r.stdout + r.stderr).splitlines()
