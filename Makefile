@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock repro repro-kodak repro-kodak-published test test-fast ci-pipeline clean
+.PHONY: install lock repro repro-kodak repro-kodak-published plots test test-fast ci-pipeline clean
 
 # requirements.lock pins every package (including the build backend, hatchling); the project is
 # then installed editable from it without build isolation. The install also puts
@@ -53,6 +53,17 @@ repro: $(STAMP)
 # its lock file is runs/kodak/dvc.lock. See README "The Kodak run".
 repro-kodak: $(STAMP)
 	$(RUN) dvc repro runs/kodak/dvc.yaml
+
+# `dvc plots show` as a page that draws every plot offline (build/dvc_plots/index.html): DVC's own
+# page loads vega, vega-lite and vega-embed from a CDN for its charts (the training logs); this one
+# has them inline, from vl-convert-python (pyproject's offline-plots extra, installed here on first
+# use). Extra arguments for dvc (targets, --open): make plots PLOTS_ARGS='...'.
+PLOTS_TEMPLATE := build/dvc-plots-offline.html
+$(PLOTS_TEMPLATE): benchmark/plots/offline.py | $(STAMP)
+	$(BIN)/python -c 'import vl_convert' 2>/dev/null || $(BIN)/pip install --quiet --no-build-isolation -e '.[offline-plots]'
+	$(BIN)/python -m benchmark.plots.offline $@
+plots: $(PLOTS_TEMPLATE)
+	$(RUN) dvc plots show --html-template $(PLOTS_TEMPLATE) -o build/dvc_plots $(PLOTS_ARGS)
 
 # Published weights on Kodak (QRes-VAE's qres34m at its 8 λ, beside lossy-vae's published curve):
 # needs the weight files (README "QRes-VAE's published weights"). Lock: runs/kodak-published/dvc.lock.

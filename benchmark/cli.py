@@ -23,6 +23,7 @@ STAGES = {
     "evaluate-progressive": ("benchmark.stages.evaluate_progressive", "the same for one progressive codec (SIC), from its one checkpoint"),
     "report": ("benchmark.stages.report", "summary, BD-rate tables, metrics.json, RD/RDP figures, CompressAI JSON"),
     "check": ("benchmark.stages.check", "compare fresh results with a committed baseline; non-zero exit on regression"),
+    "own": ("benchmark.stages.own", "your CompressAI checkpoints or images against a run's codecs: tables, figures"),
 }
 
 

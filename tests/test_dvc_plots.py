@@ -57,8 +57,11 @@ def test_training_logs_have_titles_and_labels_with_units(shown):
     logs = {k: v[0]["content"] for k, v in shown["data"].items() if k.endswith(".log.csv") and v}
     assert logs
     for path, spec in logs.items():
-        model, quality = Path(path).parent.name, Path(path).stem.split(".")[0][1:]
-        assert spec["title"]["text"].startswith(f"Training {model} at rate point {quality} ("), path
+        model, stem = Path(path).parent.name, Path(path).stem.split(".")[0]
+        # a model per rate point (q<k>.log.csv), or one for all levels (model.log.csv: SIC)
+        what = "all levels in one model" if stem == "model" else None
+        title = f"Training {model}, {what} (" if what else f"Training {model} at rate point {stem[1:]} ("
+        assert spec["title"]["text"].startswith(title), path
         x, y = spec["encoding"]["x"]["title"], spec["layer"][0]["encoding"]["y"]["title"]
         assert x == "training step" and y.endswith("[dB]"), (path, x, y)
 
@@ -67,10 +70,43 @@ def test_plain_show_has_no_error_line(tmp_path):
     made = _made_outputs()
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     declared = [next(iter(p)) for st in stages.values() for p in st.get("do", st).get("plots", [])]
-    assert declared == ["models/${item.budget}/${item.model}/q${item.quality}.log.csv", "results/${item}/figures"]
+    assert declared == [
+        "models/${item.budget}/${item.model}/q${item.quality}.log.csv",
+        "models/${item.budget}/${item.model}/model.log.csv",
+        "results/${item}/figures",
+    ]
     targets = sorted(p for p in made if p.endswith(".log.csv") or p.endswith("/figures"))
     r = _dvc("plots", "show", "-o", tmp_path / "html", *targets)
     lines = (r.stdout + r.stderr).splitlines()
     assert r.returncode == 0 and not [ln for ln in lines if "ERROR" in ln or "failed" in ln.lower()], lines
     html = (tmp_path / "html" / "index.html").read_text()
     assert html.count("<img") == len(list(ROOT.glob("results/*/figures/*.png")))
+
+
+def test_offline_template_puts_the_libraries_inline(tmp_path):
+    """`make plots`: the page template carries vega inline (benchmark.plots.offline) and DVC
+    uses it: no CDN script tags, the charts' vegaEmbed calls and the bundle in one page. A stand-in
+    bundle here (the real one needs vl-convert-python, tested below where installed)."""
+    from benchmark.plots.offline import OfflinePlotsError, offline_template
+
+    marker = "window.vegaEmbed = function (el, spec) { return Promise.resolve(spec); }; /* stand-in bundle */"
+    template = tmp_path / "offline.html"
+    template.write_text(offline_template(marker))
+    logs = sorted(p for p in _made_outputs() if p.endswith(".log.csv") and (ROOT / p).is_file())
+    r = _dvc("plots", "show", "--html-template", template, "-o", tmp_path / "html", logs[0])
+    lines = (r.stdout + r.stderr).splitlines()
+    assert r.returncode == 0 and not [ln for ln in lines if "ERROR" in ln or "failed" in ln.lower()], lines
+    html = (tmp_path / "html" / "index.html").read_text()
+    assert marker in html and "vegaEmbed('#" in html
+    assert "<script src" not in html and "cdn.jsdelivr" not in html
+    for bad in ("x</script>y", "a {plot_divs} b"):
+        with pytest.raises(OfflinePlotsError, match="would break the page"):
+            offline_template(bad)
+
+
+def test_real_bundle_defines_vega_embed():
+    pytest.importorskip("vl_convert", reason="vl-convert-python (pyproject's offline-plots extra) is not installed")
+    from benchmark.plots.offline import offline_template, vega_bundle
+
+    bundle = vega_bundle()
+    assert "window.vegaEmbed=" in bundle.replace(" ", "") and "cdn." not in offline_template(bundle)

@@ -22,12 +22,16 @@ import torch
 
 from benchmark._torchvision_compat import ensure_torchvision_importable
 from benchmark.data.download import sha256_file
+from benchmark.errors import BenchmarkError
 from benchmark.models.checkpoint import finalize_for_coding, save_checkpoint
 from benchmark.models.specs import ARCHITECTURES
 from benchmark.models.weights import WeightsHashError, WeightsUnavailableError, fetch_weight_file, url_file_name
 
 __all__ = [
     "METRICS",
+    "CompressAIWeightsError",
+    "compressai_architectures",
+    "compressai_file_checkpoint",
     "ZOO_LAMBDAS",
     "WeightsHashError",
     "WeightsUnavailableError",
@@ -49,11 +53,59 @@ ZOO_LAMBDAS: Dict[str, Tuple[float, ...]] = {
 }
 
 
+class CompressAIWeightsError(BenchmarkError, RuntimeError):
+    """CompressAI weights (the zoo's, or a checkpoint file of yours) that cannot be read or do not
+    load into the architecture named; the message names the file and what is wrong."""
+
+
 def _zoo_table():
     ensure_torchvision_importable()
     import compressai.zoo.image
 
     return compressai.zoo.image
+
+
+def compressai_architectures() -> Tuple[str, ...]:
+    """The names in ``ARCHITECTURES`` that are CompressAI zoo architectures (``ModelSpec.zoo`` a
+    key of ``compressai.zoo.image.model_architectures``), sorted: the ``-a`` names of
+    ``python -m compressai.utils.eval_model checkpoint`` that the benchmark codes."""
+    table = _zoo_table().model_architectures
+    return tuple(sorted(n for n in ARCHITECTURES if ARCHITECTURES.get(n).zoo in table))
+
+
+def _short(e: BaseException, limit: int = 400) -> str:
+    """``Type: message`` on one line (whitespace collapsed), cut to about ``limit`` characters."""
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _model_from_state_dict(arch: str, state_dict: object, path: Path) -> Tuple[torch.nn.Module, Dict[str, int]]:
+    """(model ready for coding, its channel counts) from a CompressAI state_dict, loaded as
+    ``compressai.zoo`` does (``load_pretrained`` renames old keys, ``from_state_dict`` infers the
+    channel counts and loads strictly); the CDF tables then computed once on the CPU
+    (``finalize_for_coding``, i.e. ``update(force=True)``). Raises :class:`CompressAIWeightsError`
+    naming ``path`` (the file the weights came from) when they do not load into ``arch``."""
+    spec = ARCHITECTURES.get(arch)
+    zoo = _zoo_table()
+    if spec.zoo not in zoo.model_architectures:
+        raise CompressAIWeightsError(
+            f"{path}: {arch!r} is not a CompressAI architecture; CompressAI's: {', '.join(compressai_architectures())}"
+        )
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        what = type(state_dict).__name__ if not isinstance(state_dict, dict) else "a dict with non-tensor values"
+        raise CompressAIWeightsError(f"{path}: expected a state_dict (parameter name -> tensor), got {what}")
+    try:
+        model = zoo.model_architectures[spec.zoo].from_state_dict(zoo.load_pretrained(state_dict))
+    except Exception as e:  # missing keys (KeyError), shape mismatches and unexpected keys (RuntimeError), ...
+        raise CompressAIWeightsError(f"{path}: does not load into CompressAI {arch} ({_short(e)})") from None
+    model = finalize_for_coding(model)
+    size = {}
+    for k in spec.size_args:
+        v = getattr(model, k, None)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise CompressAIWeightsError(f"{path}: the loaded {arch} model has no integer channel count {k!r}")
+        size[k] = int(v)
+    return model, size
 
 
 def zoo_url(arch: str, quality: int, metric: str = "mse") -> str:
@@ -153,25 +205,16 @@ def zoo_checkpoint(
     ``rate_point`` (= quality, an int), ``step`` None, ``coder_ready`` True, ``source`` (the URL),
     ``weights_sha256`` (of the weight file) and ``train_images_sha256`` ``[]``.
 
-    Raises ``RuntimeError`` naming the weight file if it does not load into the architecture.
+    Raises :class:`CompressAIWeightsError` (a ``RuntimeError``) naming the weight file if it
+    does not load into the architecture.
     """
     url = zoo_url(arch, quality, metric)
     path = fetch_zoo_weights(arch, quality, metric=metric, mirror=mirror, cache_dir=cache_dir)
-    spec = ARCHITECTURES.get(arch)
-    zoo = _zoo_table()
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-        state_dict = zoo.load_pretrained(state_dict)
-        model = zoo.model_architectures[spec.zoo].from_state_dict(state_dict)
-    except Exception as e:  # torch.load, key errors and shape mismatches raise many types
-        raise RuntimeError(f"{path}: cannot load as CompressAI {arch} weights ({type(e).__name__}: {e})") from None
-    model = finalize_for_coding(model)
-    size = {}
-    for k in spec.size_args:
-        v = getattr(model, k, None)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise RuntimeError(f"{path}: the loaded {arch} model has no integer channel count {k!r}")
-        size[k] = int(v)
+    except Exception as e:  # torch raises many types for corrupt or non-tensor pickles
+        raise CompressAIWeightsError(f"{path}: cannot load as CompressAI {arch} weights ({type(e).__name__}: {e})") from None
+    model, size = _model_from_state_dict(arch, state_dict, path)
     return save_checkpoint(
         out,
         {
@@ -185,6 +228,66 @@ def zoo_checkpoint(
             "coder_ready": True,
             "source": url,
             "weights_sha256": sha256_file(path),
+            "train_images_sha256": [],
+        },
+    )
+
+
+# The keys under which ``compressai.utils.eval_model`` looks for the state_dict in a checkpoint
+# file (``load_checkpoint``; the last one present wins); a file without any is the state_dict itself.
+STATE_DICT_KEYS = ("network", "state_dict", "model_state_dict")
+
+
+def compressai_file_checkpoint(arch: str, path: PathLike, out: PathLike, rate_point: int) -> Path:
+    """Write a benchmark checkpoint of a CompressAI checkpoint file of yours to ``out``
+    (atomically); returns ``out``.
+
+    ``path`` is a file as ``python -m compressai.utils.eval_model checkpoint -a ARCH -p PATH``
+    reads it: ``torch.save`` of a state_dict, or of a dict holding it under ``network``,
+    ``state_dict`` or ``model_state_dict`` (CompressAI's ``examples/train.py`` saves
+    ``{"epoch", "state_dict", "optimizer", ...}``); read weights-only (tensors and plain
+    containers, no arbitrary objects). ``arch``: a name of :func:`compressai_architectures`.
+    The weights load as CompressAI's zoo weights do, and the entropy coder's CDF tables are
+    recomputed (``update(force=True)``, as ``eval_model`` does unless ``--no-update``), whether
+    or not the file holds them. ``rate_point``: the quality index (1..8) the codec names this
+    checkpoint by. The checkpoint records ``source`` ``file``, ``weights_file`` (the file name),
+    ``weights_sha256``, ``epoch`` (the file's, where it has an integer one; CompressAI's
+    training script counts epochs, not steps), ``step`` None and ``lmbda`` None (the file does
+    not say).
+
+    Raises :class:`CompressAIWeightsError` naming ``path``: missing, unreadable weights-only,
+    not a state_dict, or weights that do not fit ``arch`` (missing, unexpected or misshapen keys).
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CompressAIWeightsError(f"{p}: checkpoint file not found")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files and pickled objects
+        raise CompressAIWeightsError(
+            f"{p}: cannot read as a torch checkpoint of tensors (weights-only load: {_short(e)})"
+        ) from None
+    state_dict, epoch = obj, None
+    if isinstance(obj, dict):
+        for key in STATE_DICT_KEYS:
+            if key in obj:
+                state_dict = obj[key]
+        epoch = obj.get("epoch") if isinstance(obj.get("epoch"), int) else None
+    model, size = _model_from_state_dict(arch, state_dict, p)
+    return save_checkpoint(
+        out,
+        {
+            "arch": arch,
+            "size": size,
+            "lmbda": None,
+            "rate_point": rate_point,
+            "step": None,
+            "epoch": epoch,
+            "state_dict": model.state_dict(),
+            "coder_ready": True,
+            "source": "file",
+            "weights_file": p.name,
+            "weights_sha256": sha256_file(p),
             "train_images_sha256": [],
         },
     )
