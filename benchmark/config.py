@@ -279,6 +279,19 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class DecodeConfig:
+    """``decode``: what a decoder accepts from a bitstream's header before it allocates anything
+    (``benchmark.codecs.base.check_decode_size``). ``max_pixels``: the largest image (height x
+    width, after the codec's padding) any codec decodes; the default 2**28 is 16384 x 16384,
+    four times 8K x 8K. ``max_memory_gb``: the most memory (GiB) a decode may need by the codec's
+    estimate; None: the machine's physical memory. A header beyond either is a ``DecodeError``
+    naming the field and the value."""
+
+    max_pixels: PosInt = 1 << 28
+    max_memory_gb: Optional[PosNumber] = None
+
+
+@dataclass(frozen=True, config=_STRICT)
 class PatchesConfig:
     """``metrics.patches``: FID/KID over HiFiC patches of ``size`` px; KID over
     ``kid_subsets`` subsets of ``kid_subset_size`` (capped at the patch count)."""
@@ -382,6 +395,7 @@ class Config:
     metrics: MetricsConfig
     report: ReportConfig
     check: CheckConfig
+    decode: DecodeConfig = DecodeConfig()
 
     def dataset(self, name: str) -> DatasetConfig:
         """``datasets.<name>``; ``ConfigError`` listing the known names."""
@@ -639,7 +653,10 @@ def _section(params: Mapping[str, Any], name: str, cls: Any, src: str) -> Any:
     return parse_options(cls, params.get(name) or {}, f"{src}: {name}")
 
 
-TOP_LEVEL = ("plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check")
+TOP_LEVEL = (
+    "plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check",
+    "decode",
+)
 
 
 def build_config(params: Mapping[str, Any], files: Sequence[Path] = (), source: str = PARAMS_FILE) -> Config:
@@ -680,6 +697,7 @@ def build_config(params: Mapping[str, Any], files: Sequence[Path] = (), source: 
         metrics=_section(params, "metrics", MetricsConfig, src),
         report=_section(params, "report", ReportConfig, src),
         check=check,
+        decode=_section(params, "decode", DecodeConfig, src),
     )
     return _cross_check(cfg)
 

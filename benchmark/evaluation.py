@@ -18,7 +18,10 @@ checkpoints, through :func:`checkpoint_main`: each imports only its own codec mo
 Two checks come with every row: ``decode_check`` compares the pixels decoded here with the
 encoder's own decode of the same bytes (codecs that report one, see ``Encoded``): "ok",
 "mismatch" (a warning naming the image and rate point is printed, the row is kept, and the
-final summary counts mismatches) or "n/a". ``bpp_estimated`` is the model's own estimate of the
+final summary counts mismatches), "n/a", or "failed": the codec's ``decode`` raised
+``DecodeError`` on its own bytes (e.g. an image beyond params.yaml's ``decode`` limits): the row
+keeps the size and bytes, its metrics are NaN, a warning names the image, rate point and reason,
+and the sweep goes on; the ``check`` stage reports such rows. ``bpp_estimated`` is the model's own estimate of the
 rate (NaN for codecs without a model); ``bpp`` is always measured from the bytes. Before any
 coding, no evaluation image may be among the training images of the checkpoint that would code
 it (``TrainingLeakError``).
@@ -40,7 +43,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy as np
 import pandas as pd
 
-from benchmark.codecs.base import CODECS, Codec, CodecError, TrainingLeakError, build_codec
+from benchmark.codecs.base import CODECS, Codec, CodecError, DecodeError, TrainingLeakError, build_codec
 from benchmark.config import Config, ConfigError, load_config
 from benchmark.data.images import ImageError, ManifestRow, load_rgb8, pixel_sha256, read_manifest
 from benchmark.fileio import write_text_atomic
@@ -103,15 +106,20 @@ def code_image(
     return rows, recs
 
 
-def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tuple[Dict[str, Any], np.ndarray]:
-    """One rate point of :func:`code_image`: its row and the decoded image."""
+def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+    """One rate point of :func:`code_image`: its row and the decoded image (None, and the row's
+    ``decode_check`` "failed" with NaN metrics, if ``decode`` raised ``DecodeError``)."""
     h, w, _ = image.shape
     t0 = time.perf_counter()
     try:
         enc = codec.encode_verbose(image, rp)
         t1 = time.perf_counter()
         data = bytes(enc.data)
-        rec = codec.decode(data)
+        try:
+            rec = codec.decode(data)
+        except DecodeError as e:
+            print(f"WARNING: {image_path} at rate point {rp}: decode FAILED, row recorded as failed: {e}", file=sys.stderr)
+            return _failed_row(image, data, rp, enc, t1 - t0, time.perf_counter() - t1), None
         t2 = time.perf_counter()
     except CodecError as e:
         raise CodecError(f"{image_path} at rate point {rp}: {e}") from e
@@ -134,6 +142,18 @@ def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tup
         "decode_check": check,
     }
     return row, rec
+
+
+def _failed_row(image: np.ndarray, data: bytes, rp: float, enc, encode_s: float, decode_s: float) -> Dict[str, Any]:
+    """The row of a rate point whose decode failed: sizes and times, NaN metrics, "failed"."""
+    h, w, _ = image.shape
+    return {
+        "rate_point": rp, "height": h, "width": w, "bytes": len(data), "bpp": 8.0 * len(data) / (h * w),
+        **{m.name: math.nan for m in per_image_metrics("distortion")},
+        "encode_s": enc.encode_s if enc.encode_s is not None else encode_s, "decode_s": decode_s,
+        "bpp_estimated": enc.estimated_bits / (h * w) if enc.estimated_bits is not None else math.nan,
+        "decode_check": "failed",
+    }
 
 
 def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Sequence[ManifestRow]) -> None:
@@ -194,6 +214,8 @@ def _score_perception(perception: PerceptualSuite, ref_path: str, rows: List[Dic
     """Add the per-image perception metrics to ``rows`` and the image's patches to the per-set
     features (images must come in manifest order)."""
     ref = load_rgb8(ref_path)
+    decoded = [i for i, rec in enumerate(recs) if rec is not None]  # a failed decode's row keeps NaN
+    rows, recs = [rows[i] for i in decoded], [recs[i] for i in decoded]
     scores = perception.score_image(ref, recs)
     for i, r in enumerate(rows):
         r.update({name: float(values[i]) for name, values in scores.items()})
@@ -332,6 +354,9 @@ def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int
     n_checked = int(checks.get("ok", 0) + checks.get("mismatch", 0))
     mismatches = int(checks.get("mismatch", 0))
     check = f"decode check: {mismatches} mismatch(es) in {n_checked} checked" if n_checked else "decode check: n/a"
+    failed = int(checks.get("failed", 0))
+    if failed:
+        check += f"; {failed} FAILED decode(s)"
     perc = "".join(
         f", mean {m.name} {df[m.name].mean():.4f}"
         for m in per_image_metrics("perception")
@@ -344,10 +369,11 @@ def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int
 
 
 def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
-    """The evaluate stages after the codec is built: read the manifest, set up the perceptual
-    suite, code and score every image, write ``--out`` (and ``--set-out``, ``--status-out``)
-    atomically, print the summary. Returns 0."""
+    """The evaluate stages after the codec is built: give it the ``decode`` limits, read the
+    manifest, set up the perceptual suite, code and score every image, write ``--out`` (and
+    ``--set-out``, ``--status-out``) atomically, print the summary. Returns 0."""
     codec_cfg = cfg.codec(args.codec)
+    codec.limits = cfg.decode  # what its decode accepts from a header (params.yaml ``decode``)
     workers = args.workers if args.workers is not None else cfg.evaluate.workers
     manifest = read_manifest(args.data)
     suite = PerceptualSuite(cfg.metrics, mirror=cfg.mirror(args.mirror), set_level=args.set_out is not None)

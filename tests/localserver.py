@@ -2,7 +2,9 @@
 
 ``files[path] = bytes`` serves 200; ``routes[path] = [(status, body), ...]`` serves the n-th
 response to the n-th request of that path (the last one repeats); anything else is a 404.
-``hits`` lists the request paths in order.
+``handlers[path] = fn`` lets ``fn(handler, n)`` answer the n-th request (1-based) of that path
+itself (headers, a body cut short or longer than announced, a stall). ``hits`` lists the request
+paths in order, ``headers`` the request headers of each.
 """
 
 import threading
@@ -13,12 +15,18 @@ class LocalServer:
     def __init__(self, files=None):
         self.files = dict(files or {})
         self.routes = {}
+        self.handlers = {}
         self.hits = []
+        self.headers = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.hits.append(self.path)
+                server.headers.append(dict(self.headers))
+                if self.path in server.handlers:
+                    server.handlers[self.path](self, server.hits.count(self.path))
+                    return
                 if self.path in server.routes:
                     plan = server.routes[self.path]
                     status, body = plan[min(server.hits.count(self.path), len(plan)) - 1]

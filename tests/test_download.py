@@ -131,3 +131,101 @@ def test_unreachable_host_is_a_download_error(tmp_path):
     with pytest.raises(DownloadError, match=r"127\.0\.0\.1:9/files/data.bin: .*2 attempt"):
         fetch_url(UNREACHABLE, tmp_path / "d", retries=1, backoff=0.01, timeout=2)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- bodies that do not match their Content-Length (issue 15) ------------------------------
+
+BIG = bytes(range(256)) * 400  # 102,400 bytes
+
+
+def _reply(h, status, body, headers=(), length=None, stall=0.0):
+    """Send ``status`` with Content-Length ``length`` (default len(body)), then ``body``, then
+    close; sleep ``stall`` seconds before closing."""
+    h.send_response(status)
+    h.send_header("Content-Length", str(len(body) if length is None else length))
+    for k, v in headers:
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(body)
+    h.wfile.flush()
+    if stall:
+        import time
+
+        time.sleep(stall)
+    h.close_connection = True
+
+
+def _no_temp_files(d):
+    return [p.name for p in d.iterdir() if p.name.startswith(".")] == []
+
+
+def test_short_body_is_retried_and_never_kept(server, tmp_path):
+    """A body cut short of its Content-Length on every attempt: a DownloadError naming both
+    counts, nothing at dest, no temp file (before issue 15 the half file was kept as complete)."""
+    server.handlers["/short"] = lambda h, n: _reply(h, 200, BIG[: len(BIG) // 2], length=len(BIG))
+    dest = tmp_path / "short.bin"
+    with pytest.raises(DownloadError, match=rf"3 attempt\(s\): the connection ended after {len(BIG) // 2} of the {len(BIG)}"):
+        fetch_url(server.url + "/short", dest, retries=2, backoff=0.01)
+    assert server.hits.count("/short") == 3
+    assert not dest.exists() and _no_temp_files(tmp_path)
+
+
+def test_short_body_then_whole_body(server, tmp_path):
+    """Without range support a retry starts over and the complete second body is kept."""
+    server.handlers["/flaky"] = lambda h, n: _reply(h, 200, BIG[:1000] if n == 1 else BIG, length=len(BIG))
+    fetch_url(server.url + "/flaky", tmp_path / "f", backoff=0.01)
+    assert (tmp_path / "f").read_bytes() == BIG
+    assert all("Range" not in h for h in server.headers)
+
+
+def test_short_body_resumes_with_range(server, tmp_path):
+    """A server that accepts ranges: the retry asks for the missing bytes only (Range from the
+    byte where the first body stopped) and the pieces make the whole file."""
+    cut = 30_000
+
+    def handle(h, n):
+        asked = h.headers.get("Range")
+        if asked is None:
+            _reply(h, 200, BIG[:cut], headers=[("Accept-Ranges", "bytes")], length=len(BIG))
+        else:
+            first = int(asked.split("=")[1].rstrip("-"))
+            _reply(h, 206, BIG[first:], headers=[("Content-Range", f"bytes {first}-{len(BIG) - 1}/{len(BIG)}")])
+
+    server.handlers["/ranged"] = handle
+    fetch_url(server.url + "/ranged", tmp_path / "r", backoff=0.01)
+    assert (tmp_path / "r").read_bytes() == BIG
+    assert [h.get("Range") for h in server.headers] == [None, f"bytes={cut}-"]
+
+
+def test_stalled_body_times_out_and_leaves_nothing(server, tmp_path):
+    """A body that stops mid-way and stalls past the timeout on every attempt: a DownloadError,
+    nothing at dest, no temp file."""
+    server.handlers["/stall"] = lambda h, n: _reply(h, 200, BIG[:5000], length=len(BIG), stall=1.0)
+    dest = tmp_path / "stall.bin"
+    with pytest.raises(DownloadError, match=r"2 attempt\(s\): the body broke off after 5000 of 102400 bytes"):
+        fetch_url(server.url + "/stall", dest, retries=1, timeout=0.3, backoff=0.01)
+    assert not dest.exists() and _no_temp_files(tmp_path)
+
+
+def test_body_longer_than_announced_fails_the_expected_size(server, tmp_path):
+    """A body longer than its Content-Length is cut there by the HTTP client; with the expected
+    size known the download fails naming both sizes and keeps nothing."""
+    server.handlers["/long"] = lambda h, n: _reply(h, 200, BIG + b"trailing garbage", length=len(BIG) - 10)
+    dest = tmp_path / "long.bin"
+    with pytest.raises(DownloadError, match=rf"the body ended after {len(BIG) - 10} of the {len(BIG)} bytes expected"):
+        fetch_url(server.url + "/long", dest, size=len(BIG), retries=1, backoff=0.01)
+    assert not dest.exists() and _no_temp_files(tmp_path)
+    server.routes["/big"] = [(200, BIG + b"x")]
+    with pytest.raises(DownloadError, match=rf"sent {len(BIG) + 1} bytes, {len(BIG)} were expected"):
+        fetch_url(server.url + "/big", dest, size=len(BIG), backoff=0.01)
+    assert not dest.exists() and _no_temp_files(tmp_path)
+
+
+def test_mirror_file_of_the_wrong_size_is_refused(tmp_path):
+    url = "http://example.org/d/data.bin"
+    src = mirror_path(url, tmp_path / "mirror")
+    src.parent.mkdir(parents=True)
+    src.write_bytes(BIG[:100])
+    with pytest.raises(DownloadError, match="has 100 bytes, 102400 were expected"):
+        fetch_url(url, tmp_path / "out" / "data.bin", mirror=tmp_path / "mirror", size=len(BIG))
+    assert not (tmp_path / "out" / "data.bin").exists()

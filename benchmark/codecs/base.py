@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, FrozenSet, Mapping, Optional
 
 import numpy as np
 
+from benchmark.config import DecodeConfig
 from benchmark.errors import BenchmarkError
 from benchmark.registry import Registry
 
 
 class CodecError(BenchmarkError, RuntimeError):
     """A codec failed to encode or decode, or was configured wrongly; the message says which."""
+
+
+class DecodeError(CodecError):
+    """The one error out of every codec's ``decode``: the bytes are not a bitstream this codec
+    can decode (corrupt, truncated, another format, or a header beyond ``DecodeConfig``).
+
+    ``codec``: the codec's registered name (``jpeg``, ``learned``, ...); ``reason``: what is
+    wrong, naming the field and value where there is one. The library's own exception, if any,
+    is chained (``raise DecodeError(...) from e``). ``str(e)`` is ``"<codec>: <reason>"``.
+    """
+
+    def __init__(self, codec: str, reason: str) -> None:
+        super().__init__(f"{codec}: {reason}")
+        self.codec = codec
+        self.reason = reason
+
+    def __reduce__(self):  # picklable across worker processes despite the two-argument __init__
+        return (type(self), (self.codec, self.reason))
 
 
 class TrainingLeakError(CodecError):
@@ -51,7 +71,9 @@ class Codec(abc.ABC):
 
     Subclasses set ``rate_param``, ``defaults`` (their options and default values) and
     ``choices`` (allowed values of enumerated options); unknown options and values outside
-    ``choices`` raise ``CodecError`` at construction. A codec must be picklable (it is sent to
+    ``choices`` raise ``CodecError`` at construction. ``limits`` (``DecodeConfig``, params.yaml's
+    ``decode``, set by the evaluate stage) bounds what ``decode`` accepts from a header
+    (``check_decode_size``). A codec must be picklable (it is sent to
     worker processes) and should use one thread: the benchmark parallelizes over images, unless
     ``in_process`` is true (a class attribute, or a property of the instance, e.g. a model on a
     GPU): the evaluate stage then runs it in the main process, one image after another, with
@@ -71,6 +93,7 @@ class Codec(abc.ABC):
     defaults: ClassVar[Dict[str, Any]] = {}
     choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
     in_process: ClassVar[bool] = False
+    limits: DecodeConfig = DecodeConfig()  # what decode accepts from a header; the stage sets params.yaml's ``decode``
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)
@@ -91,7 +114,39 @@ class Codec(abc.ABC):
 
     @abc.abstractmethod
     def decode(self, data: bytes) -> np.ndarray:
-        """Decode a bitstream made by ``encode`` into a uint8 (H, W, 3) image."""
+        """Decode a bitstream made by ``encode`` into a uint8 (H, W, 3) image. Any bytes that do
+        not decode (corrupt, truncated, a header beyond ``limits``) raise ``DecodeError`` naming
+        the codec, never another exception type: the library's exception is chained."""
+
+    @property
+    def name(self) -> str:
+        """The name the codec's class is registered under (``jpeg``, ``learned``, ...), or the
+        class name if it is not registered; error messages start with it."""
+        return next((n for n in CODECS.names() if CODECS.get(n) is type(self)), type(self).__name__)
+
+    def check_decode_size(self, height: int, width: int, bytes_per_pixel: float, what: str = "image size") -> None:
+        """Refuse, before anything is allocated, a header that describes more than ``limits``
+        allows: ``height`` x ``width`` pixels (as the decoder will allocate them, padding
+        included) above ``limits.max_pixels``, a side below 1, or an estimated
+        ``height * width * bytes_per_pixel`` bytes of decoding memory above
+        ``limits.max_memory_gb`` (default: physical memory, ``physical_memory_bytes``).
+        ``what`` names the header field in the message. Raises ``DecodeError``."""
+        if height < 1 or width < 1:
+            raise DecodeError(self.name, f"{what} {height}x{width} has a side below 1")
+        pixels = height * width
+        if pixels > self.limits.max_pixels:
+            raise DecodeError(
+                self.name,
+                f"{what} {height}x{width} is {pixels} pixels, above the limit decode.max_pixels = {self.limits.max_pixels}",
+            )
+        need = pixels * bytes_per_pixel
+        limit = physical_memory_bytes() if self.limits.max_memory_gb is None else self.limits.max_memory_gb * 2**30
+        if need > limit:
+            source = "physical memory" if self.limits.max_memory_gb is None else "decode.max_memory_gb"
+            raise DecodeError(
+                self.name, f"{what} {height}x{width} needs about {need / 2**30:.1f} GiB to decode, above the limit "
+                f"({source}) of {limit / 2**30:.1f} GiB",
+            )
 
     def encode_verbose(self, image: np.ndarray, rate_point: float) -> Encoded:
         """``encode`` plus what the codec can tell about it (see ``Encoded``). The default gives
@@ -121,6 +176,14 @@ class Codec(abc.ABC):
 
 
 CODECS: Registry[type] = Registry("codec")
+
+
+def physical_memory_bytes() -> int:
+    """The machine's physical memory in bytes (``os.sysconf``); 2**62 where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 def build_codec(codec: str, options: Mapping[str, Any], **files: Any) -> Codec:

@@ -12,17 +12,33 @@ hevc       pillow-heif / libheif + x265 (HEVC intra)   quality 0..100
 =========  ==========================================  ===========================
 
 Every ``encode`` returns the complete file the library writes (headers included).
+
+**Hostile bytes.** ``decode`` reads the image size from the file's header before the library
+decodes the pixels (Pillow's ``Image.open``, which parses the header only; pillow-heif's
+``open_heif``, likewise; for JPEG XL, which imagecodecs decodes in one call, the codestream's
+``SizeHeader`` read by :func:`jxl_size`) and refuses a size beyond the codec's ``limits``
+(``Codec.check_decode_size``, with ``DECODE_BYTES_PER_PIXEL``); Pillow's own decompression-bomb
+limit is set to ``limits.max_pixels`` for the call (its error, at twice that, stays). Whatever the library raises on corrupt input
+(``OSError``, ``ValueError``, ``SyntaxError``, ``RuntimeError``, ``EOFError``, ...) becomes a
+``DecodeError`` naming the codec, the library's exception chained.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from typing import Any, ClassVar, Dict
+import warnings
+from typing import Any, ClassVar, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 from PIL import Image, features
 
-from benchmark.codecs.base import CODECS, Codec, CodecError
+from benchmark.codecs.base import CODECS, Codec, CodecError, DecodeError
+
+# Memory a library decode needs per pixel, an upper bound of what was measured here (peak RSS
+# growth of ``decode`` of a 2048 x 2048 photo: 7-22 B/px for the six codecs), with margin: the
+# library's own buffers, the RGB image, and the numpy copy the codec returns.
+DECODE_BYTES_PER_PIXEL = {"pillow": 24, "hevc": 32, "jpegxl": 48}
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -55,18 +71,40 @@ class _PillowCodec(Codec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
+        """Decode the file into a uint8 (H, W, 3) image; its header's size is checked against
+        ``limits`` before the pixels are decoded. Raises ``DecodeError``."""
         try:
-            with Image.open(io.BytesIO(data), formats=[self.format]) as img:
+            with _pillow_bomb_limit(self.limits.max_pixels), Image.open(io.BytesIO(data), formats=[self.format]) as img:
+                width, height = img.size
+                self.check_decode_size(height, width, DECODE_BYTES_PER_PIXEL["pillow"], what=f"{self.format} header's image size")
                 img.load()
                 return _to_rgb_array(img)
-        except (OSError, ValueError, SyntaxError) as e:
-            raise CodecError(f"{self.format} decode failed: {e}") from e
+        except DecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any library error on hostile bytes is a decode error
+            raise DecodeError(self.name, f"{self.format} decode failed: {type(e).__name__}: {e}") from e
 
     @classmethod
     def library_version(cls) -> str:
         import PIL
 
         return f"{cls.feature} {features.version(cls.feature)} (Pillow {PIL.__version__})"
+
+
+@contextlib.contextmanager
+def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow's decompression-bomb check at ``max_pixels`` for the block (restored after): its
+    error (``Image.open`` of more than twice ``Image.MAX_IMAGE_PIXELS``) stays as a second line of
+    defence; its warning (above it) is silenced, because ``check_decode_size`` refuses such a
+    size right after ``open``, naming the field."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def _quality(rate_point: float, lo: int, hi: int, name: str) -> int:
@@ -192,14 +230,21 @@ class JPEGXL(Codec):
             raise CodecError(f"jpegxl encode at distance={rate_point} failed: {e}") from e
 
     def decode(self, data: bytes) -> np.ndarray:
+        """Decode a JPEG XL file into a uint8 (H, W, 3) image; the codestream's size header is
+        read first (:func:`jxl_size`) and checked against ``limits``. Raises ``DecodeError``."""
         import imagecodecs
 
+        size = jxl_size(data)
+        if size is None:
+            raise DecodeError(self.name, "no JPEG XL codestream size header (not a JPEG XL file, or truncated)")
+        height, width = size
+        self.check_decode_size(height, width, DECODE_BYTES_PER_PIXEL["jpegxl"], what="JPEG XL size header's image size")
         try:
             out = imagecodecs.jpegxl_decode(data, numthreads=1)
-        except imagecodecs.JpegxlError as e:
-            raise CodecError(f"jpegxl decode failed: {e}") from e
+        except Exception as e:  # noqa: BLE001 - JpegxlError, ValueError, ... on hostile bytes
+            raise DecodeError(self.name, f"jpegxl decode failed: {type(e).__name__}: {e}") from e
         if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
-            raise CodecError(f"jpegxl decode returned {out.dtype} {out.shape}, expected uint8 (H, W, 3)")
+            raise DecodeError(self.name, f"jpegxl decode returned {out.dtype} {out.shape}, expected uint8 (H, W, 3)")
         return np.ascontiguousarray(out)
 
     @classmethod
@@ -235,14 +280,19 @@ class HEVC(Codec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
+        """Decode a HEIF file into a uint8 (H, W, 3) image; the size in its boxes is checked
+        against ``limits`` before the HEVC stream is decoded. Raises ``DecodeError``."""
         import pillow_heif
 
         try:
             heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
-            img = heif.to_pillow()
-        except (RuntimeError, ValueError) as e:
-            raise CodecError(f"hevc decode failed: {e}") from e
-        return _to_rgb_array(img)
+            width, height = heif.size
+            self.check_decode_size(height, width, DECODE_BYTES_PER_PIXEL["hevc"], what="HEIF header's image size")
+            return _to_rgb_array(heif.to_pillow())
+        except DecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - RuntimeError, ValueError, SyntaxError, ... on hostile bytes
+            raise DecodeError(self.name, f"hevc decode failed: {type(e).__name__}: {e}") from e
 
     @classmethod
     def library_version(cls) -> str:
@@ -250,3 +300,71 @@ class HEVC(Codec):
 
         info = pillow_heif.libheif_info()
         return f"libheif {info.get('libheif')}, {info.get('HEIF')} (pillow-heif {pillow_heif.__version__})"
+
+
+# ---- JPEG XL size header (ISO/IEC 18181-1, SizeHeader) ------------------------------------
+
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+
+
+def _jxl_codestream(data: bytes) -> Optional[bytes]:
+    """The start of the codestream: ``data`` itself if it is a bare codestream (``FF 0A``), or
+    the payload of the first ``jxlc``/``jxlp`` box of a JPEG XL container; None otherwise."""
+    if data[:2] == b"\xff\x0a":
+        return data
+    if not data.startswith(_JXL_CONTAINER):
+        return None
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        head = 8
+        if size == 1 and pos + 16 <= len(data):
+            size, head = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        if kind == b"jxlc":
+            return data[pos + head:]
+        if kind == b"jxlp":
+            return data[pos + head + 4:]  # a 4-byte part index precedes the codestream part
+        if size < head:  # 0: the box runs to the end of the file; anything else smaller is corrupt
+            return None
+        pos += size
+    return None
+
+
+def jxl_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(height, width) in pixels from the ``SizeHeader`` of a JPEG XL file (bare codestream or
+    container; ISO/IEC 18181-1: ``small`` flag, ``U32`` sizes, aspect ratio codes), read without
+    decoding anything; None if ``data`` holds no complete size header."""
+    stream = _jxl_codestream(bytes(data))
+    if stream is None or len(stream) < 3:
+        return None
+    bits = int.from_bytes(stream[2:2 + 16], "little")  # the size header is at most 1+2+30+3+2+30 bits
+    available = 8 * len(stream[2:2 + 16])
+    pos = 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        if pos + n > available:
+            raise IndexError
+        value = (bits >> pos) & ((1 << n) - 1)
+        pos += n
+        return value
+
+    def u32() -> int:
+        return take((9, 13, 18, 30)[take(2)]) + 1
+
+    try:
+        if take(1):  # small: multiples of 8 up to 256
+            height = (take(5) + 1) * 8
+            ratio = take(3)
+            width = (take(5) + 1) * 8 if ratio == 0 else None
+        else:
+            height = u32()
+            ratio = take(3)
+            width = u32() if ratio == 0 else None
+    except IndexError:
+        return None
+    if width is None:
+        num, den = _JXL_RATIOS[ratio]
+        width = height * num // den
+    return height, width

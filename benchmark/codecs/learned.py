@@ -10,6 +10,7 @@ the quality.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
@@ -19,7 +20,7 @@ import numpy as np
 from benchmark.codecs.autoregressive import compress as ar_compress
 from benchmark.codecs.autoregressive import decompress as ar_decompress
 from benchmark.codecs.autoregressive import encoder_estimate, is_autoregressive
-from benchmark.codecs.base import CODECS, Codec, CodecError, Encoded
+from benchmark.codecs.base import CODECS, Codec, CodecError, DecodeError, Encoded
 from benchmark.codecs.container import (
     Container,
     ContainerError,
@@ -35,6 +36,15 @@ PAD_MULTIPLE = 64  # 2**6: the models downsample 6 times (g_a 4x, h_a 2x), as ev
 # bitstream encoded with 2 threads and decoded with 1 decodes to other pixels. One fixed count
 # on both sides makes bitstreams reproducible; 1 is what CompressAI's eval_model uses.
 CODING_THREADS = 1
+# Decoding memory per padded pixel, estimated from the model before decoding (``decode_bytes_per_pixel``):
+# DECODE_BYTES_BASE + DECODE_BYTES_PER_CHANNEL x the widest convolution's output channels. Measured
+# here (peak RSS growth of decode, 256 -> 768 px and 512 -> 1024 px squares, one thread): 170-320
+# B/px for every architecture at the quick and cpu widths (widest layer 96-384 channels), 670-850
+# for the hyperprior at the paper's N=192, M=320, 1100 for SIC at the quick width (288); the
+# formula gives 450-1600: above every measurement, by at most 3x.
+DECODE_BYTES_BASE = 64
+DECODE_BYTES_PER_CHANNEL = 4
+RANS_PRECISION = 16  # CompressAI's rANS probability precision (bits)
 
 
 @contextlib.contextmanager
@@ -68,7 +78,32 @@ def _check_latent_shape(c: Container) -> None:
     hp = -(-c.height // PAD_MULTIPLE) * PAD_MULTIPLE
     wp = -(-c.width // PAD_MULTIPLE) * PAD_MULTIPLE
     if not any(c.shape == (hp // f, wp // f) for f in (2**k for k in range(7))):
-        raise CodecError(f"learned: corrupt bitstream: latent shape {c.shape} does not fit a {c.height}x{c.width} image")
+        raise DecodeError("learned", f"corrupt bitstream: latent shape {c.shape} does not fit a {c.height}x{c.width} image")
+
+
+def bottleneck_min_bits(entropy_bottleneck, codec: str = "learned") -> float:
+    """The fewest bits CompressAI's rANS coder can spend on one symbol of ``entropy_bottleneck``
+    (its stored quantized CDFs: ``-log2`` of the largest probability of any channel). Raises
+    ``CodecError`` (naming ``codec``) if the tables were never computed."""
+    cdf = entropy_bottleneck._quantized_cdf
+    lengths = entropy_bottleneck._cdf_length.reshape(-1).tolist()
+    if cdf.numel() == 0:
+        raise CodecError(f"{codec}: the checkpoint's EntropyBottleneck tables are empty (model.update(force=True) was never run)")
+    best = 0
+    for row, n in zip(cdf.tolist(), lengths):
+        best = max(best, max(row[i + 1] - row[i] for i in range(n - 1)))
+    return -math.log2(best / (1 << RANS_PRECISION))
+
+
+def decode_bytes_per_pixel(model) -> int:
+    """Estimated decoding memory of ``model`` per padded image pixel, in bytes: ``DECODE_BYTES_BASE
+    + DECODE_BYTES_PER_CHANNEL`` x the most output channels of any of its convolutions (the
+    widest activation, one float32 per channel per pixel; see the measurements at the constants)."""
+    import torch
+
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    widest = max((m.out_channels for m in model.modules() if isinstance(m, convs)), default=0)
+    return DECODE_BYTES_BASE + DECODE_BYTES_PER_CHANNEL * widest
 
 
 def _compress_observed(model, x) -> Tuple[Dict[str, Any], float, Any]:
@@ -339,27 +374,32 @@ class LearnedCodec(Codec):
         return np.ascontiguousarray(rec)
 
     def decode(self, data: bytes) -> np.ndarray:
-        """Decode a container into a uint8 (H, W, 3) image. Raises ``CodecError`` for a corrupt
-        container (the reason from ``ContainerError``), an unknown quality or missing checkpoint,
-        a model id other than the checkpoint's (naming both), or a failing ``decompress``."""
+        """Decode a container into a uint8 (H, W, 3) image. Raises ``DecodeError`` for a corrupt
+        container (the reason from ``ContainerError``), a quality without a checkpoint, a model id
+        other than the checkpoint's (naming both), a header beyond what it can hold (see
+        :meth:`check_header`), or a failing ``decompress``."""
         torch, F, compute_padding = _import_torch()
         from benchmark.models.checkpoint import model_id
 
         try:
             c = unpack(data)
         except ContainerError as e:
-            raise CodecError(f"learned: corrupt bitstream: {e}") from e
+            raise DecodeError(self.name, f"corrupt bitstream: {e}") from e
         if c.sampling is not None:
-            raise CodecError("learned: corrupt bitstream: a progressive (version 3) container, which the sic codec writes")
+            raise DecodeError(self.name, "corrupt bitstream: a progressive (version 3) container, which the sic codec writes")
         _check_latent_shape(c)
-        model, meta = self.load(c.quality)
+        try:
+            model, meta = self.load(c.quality)
+        except CodecError as e:
+            raise DecodeError(self.name, f"the header's quality {c.quality} has no usable checkpoint: {e}") from e
         expected = model_id(meta)
         if c.model_id != expected:
-            raise CodecError(
-                f"learned: bitstream was made by model {c.model_id!r}, but {self.checkpoint_path(c.quality)} is {expected!r}"
+            raise DecodeError(
+                self.name, f"bitstream was made by model {c.model_id!r}, but {self.checkpoint_path(c.quality)} is {expected!r}"
             )
         if c.order != "raster" and not is_autoregressive(model):
-            raise CodecError(f"learned: corrupt bitstream: symbol order {c.order!r} for {expected!r}, which has one order")
+            raise DecodeError(self.name, f"corrupt bitstream: symbol order {c.order!r} for {expected!r}, which has one order")
+        self.check_header(c, model)
         strings = [list(g) for g in c.strings]
         try:
             with torch.no_grad(), _coding_threads():
@@ -367,9 +407,29 @@ class LearnedCodec(Codec):
                     x_hat = ar_decompress(model, strings, torch.Size(c.shape), c.order)["x_hat"]
                 else:
                     x_hat = model.decompress(strings, torch.Size(c.shape))["x_hat"]
-        except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as e:
-            raise CodecError(f"learned: decompress failed: {type(e).__name__}: {e}") from e
-        return self._to_image(x_hat, c.height, c.width, self._padding(meta))
+            return self._to_image(x_hat, c.height, c.width, self._padding(meta))
+        except Exception as e:  # noqa: BLE001 - the models and coders raise many types on corrupt strings
+            raise DecodeError(self.name, f"decompress failed: {type(e).__name__}: {e}") from e
+
+    def check_header(self, c: Container, model) -> None:
+        """Refuse a header before anything of its size is allocated: the padded image against
+        ``limits`` (pixels, and the memory ``decode_bytes_per_pixel(model)`` estimates), and, for
+        CompressAI's models, the last string group (coded by the entropy bottleneck over the
+        container's ``shape``) against the fewest bytes its symbols can take. Raises ``DecodeError``
+        naming the field and value."""
+        hp, wp = -(-c.height // PAD_MULTIPLE) * PAD_MULTIPLE, -(-c.width // PAD_MULTIPLE) * PAD_MULTIPLE
+        self.check_decode_size(hp, wp, decode_bytes_per_pixel(model), what=f"image size {c.height}x{c.width}, padded")
+        eb = getattr(model, "entropy_bottleneck", None)
+        if eb is None or not type(model).__module__.startswith("compressai.") or len(c.shape) != 2 or not c.strings:
+            return
+        n = eb.channels * c.shape[0] * c.shape[1]
+        bits = n * bottleneck_min_bits(eb, self.name)
+        string = c.strings[-1][0] if c.strings[-1] else b""
+        if bits > 8 * len(string) + 64:
+            raise DecodeError(
+                self.name, f"corrupt bitstream: latent shape {c.shape} needs at least {bits / 8:.0f} bytes for its {n} "
+                f"entropy-bottleneck symbols, the string has {len(string)}",
+            )
 
     @staticmethod
     def strings_bpp(data: bytes) -> float:
@@ -379,7 +439,7 @@ class LearnedCodec(Codec):
         try:
             return unpack(data).strings_bpp()
         except ContainerError as e:
-            raise CodecError(f"learned: corrupt bitstream: {e}") from e
+            raise DecodeError("learned", f"corrupt bitstream: {e}") from e
 
     @property
     def device(self) -> str:

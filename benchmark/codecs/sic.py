@@ -63,8 +63,8 @@ decoder). The decoded image is what the encoder computed
 
 **Corrupt input.** The header is validated against the strings before anything is allocated:
 the level, the sampling mode (``none`` exactly at the top level), the image size (at most
-``MAX_PIXELS`` after padding), and the string lengths against the fewest bits the tables can
-spend on the symbols the header implies. Bad headers raise ``CodecError``. The payload carries
+``MAX_PIXELS`` after padding, and within the codec's ``limits``), and the string lengths against the fewest bits the tables can
+spend on the symbols the header implies. Bad headers raise ``DecodeError``. The payload carries
 no checksum (as in the other learned codecs): flipped payload bits decode to another image.
 CompressAI's rANS decoder does not check the end of its input, so the strings are handed to it
 followed by zero bytes, enough for the most it can read (:class:`GuardedDecoder`), and the decoded
@@ -81,7 +81,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmark.codecs.autoregressive import wavefront_steps
-from benchmark.codecs.base import CODECS, Codec, CodecError, Encoded
+from benchmark.codecs.base import CODECS, Codec, CodecError, DecodeError, Encoded
 from benchmark.codecs.container import (
     MAX_SEED,
     PROGRESSIVE_ORDER,
@@ -90,7 +90,7 @@ from benchmark.codecs.container import (
     pack,
     unpack,
 )
-from benchmark.codecs.learned import LearnedCodec, _coding_threads, _import_torch
+from benchmark.codecs.learned import LearnedCodec, _coding_threads, _import_torch, bottleneck_min_bits, decode_bytes_per_pixel
 
 OFFSET_BINS = 17  # |μ - round(μ)| in {0, 1/32, ..., 1/2}
 PRECISION = 16  # CompressAI's rANS probability precision (bits)
@@ -180,18 +180,6 @@ class OffsetGaussianTables:
         return [where[i] for i in indexes], [self.cdf[u] for u in used], [self.lengths[u] for u in used], [self.offsets[u] for u in used]
 
 
-def _bottleneck_min_bits(entropy_bottleneck) -> float:
-    """The fewest bits the EntropyBottleneck's stored tables can spend on one symbol."""
-    cdf = entropy_bottleneck._quantized_cdf
-    lengths = entropy_bottleneck._cdf_length.reshape(-1).tolist()
-    if cdf.numel() == 0:
-        raise CodecError("sic: the checkpoint's EntropyBottleneck tables are empty (model.update(force=True) was never run)")
-    best = 0
-    for row, n in zip(cdf.tolist(), lengths):
-        best = max(best, max(row[i + 1] - row[i] for i in range(n - 1)))
-    return -math.log2(best / (1 << PRECISION))
-
-
 # ---- the per-slice networks, split for coding -----------------------------------------------
 
 
@@ -209,7 +197,7 @@ class SliceCoder:
         self.model = model
         self.dim, self.d, self.num_slices = model.dim, model.slice_dim, model.num_slices
         self.tables = OffsetGaussianTables(model.gaussian_conditional)
-        self.z_min_bits = _bottleneck_min_bits(model.entropy_bottleneck)
+        self.z_min_bits = bottleneck_min_bits(model.entropy_bottleneck, "sic")
         self.z_tables = _z_tables(model)
         self.z_escape_bits = _escape_bits(*self.z_tables[:2])
         d, dim = self.d, self.dim
@@ -398,7 +386,7 @@ class GuardedDecoder:
         v = np.asarray(values, dtype=np.int64) - np.asarray(offsets, dtype=np.int64)[indexes]
         self.escapes += int(((v < 0) | (v >= np.asarray(lengths, dtype=np.int64)[indexes] - 2)).sum())
         if self.escapes > self.budget:
-            raise CodecError(f"sic: corrupt bitstream: the {self.name} string decodes to more escape codes than its bytes can hold")
+            raise DecodeError("sic", f"corrupt bitstream: the {self.name} string decodes to more escape codes than its bytes can hold")
         return values
 
 
@@ -610,45 +598,60 @@ class SICCodec(LearnedCodec):
     def parse(self, data: bytes) -> Container:
         """The container of ``data``, checked against the model before anything is allocated:
         a progressive container of this model, level 1..16, sampling ``none`` exactly at the top
-        level, no latent shape, a z and a y string, a padded size of at most ``MAX_PIXELS``, and
-        strings long enough for the symbols the header implies. Raises ``CodecError`` naming
+        level, no latent shape, a z and a y string, a padded size of at most ``MAX_PIXELS`` and
+        within ``limits`` (pixels and the memory ``decode_bytes_per_pixel`` estimates), and
+        strings long enough for the symbols the header implies. Raises ``DecodeError`` naming
         the problem."""
         from benchmark.models.checkpoint import model_id
 
         try:
             c = unpack(data)
         except ContainerError as e:
-            raise CodecError(f"sic: corrupt bitstream: {e}") from e
+            raise DecodeError(self.name, f"corrupt bitstream: {e}") from e
         if c.sampling is None:
-            raise CodecError(f"sic: corrupt bitstream: container version for symbol order {c.order!r}, not a progressive (version 3) one")
-        model, meta = self.load()
+            raise DecodeError(
+                self.name, f"corrupt bitstream: container version for symbol order {c.order!r}, not a progressive (version 3) one"
+            )
+        try:
+            model, meta = self.load()
+        except CodecError as e:
+            raise DecodeError(self.name, f"no usable checkpoint: {e}") from e
         coder = _coder(model)
         expected = model_id(meta)
         if c.model_id != expected:
-            raise CodecError(f"sic: bitstream was made by model {c.model_id!r}, but {self.checkpoint_path()} is {expected!r}")
+            raise DecodeError(
+                self.name, f"bitstream was made by model {c.model_id!r}, but {self.checkpoint_path()} is {expected!r}"
+            )
         if c.quality not in self.levels:
-            raise CodecError(f"sic: corrupt bitstream: level {c.quality} is outside 1..{len(self.levels)}")
+            raise DecodeError(self.name, f"corrupt bitstream: level {c.quality} is outside 1..{len(self.levels)}")
         if (c.sampling == "none") != (c.quality == len(self.levels)):
-            raise CodecError(f"sic: corrupt bitstream: sampling {c.sampling!r} at level {c.quality} (nothing is sampled exactly at level {len(self.levels)})")
+            raise DecodeError(
+                self.name,
+                f"corrupt bitstream: sampling {c.sampling!r} at level {c.quality} "
+                f"(nothing is sampled exactly at level {len(self.levels)})",
+            )
         if c.shape != ():
-            raise CodecError(f"sic: corrupt bitstream: a latent shape {c.shape}; the grid follows from the image size")
+            raise DecodeError(self.name, f"corrupt bitstream: a latent shape {c.shape}; the grid follows from the image size")
         if [len(g) for g in c.strings] != [1, 1]:
-            raise CodecError(f"sic: corrupt bitstream: {[len(g) for g in c.strings]} strings per group, expected a z and a y string")
-        _check_size(c.height, c.width)
+            raise DecodeError(
+                self.name, f"corrupt bitstream: {[len(g) for g in c.strings]} strings per group, expected a z and a y string"
+            )
+        _check_size(c.height, c.width, decode=True)
         hp, wp = _padded_size(c.height, c.width)
+        self.check_decode_size(hp, wp, decode_bytes_per_pixel(model), what=f"image size {c.height}x{c.width}, padded")
         h, w = hp // LATENT_STRIDE, wp // LATENT_STRIDE
         n_z, n_y = model.hyper_dim * (h // 4) * (w // 4), c.quality * coder.d * h * w
         for name, n, bits, string in (("z", n_z, coder.z_min_bits, c.strings[0][0]), ("y", n_y, coder.tables.min_bits, c.strings[1][0])):
             if n * bits > 8 * len(string) + 64:
-                raise CodecError(
-                    f"sic: corrupt bitstream: a {c.height}x{c.width} image at level {c.quality} needs at least "
-                    f"{n * bits / 8:.0f} bytes for its {n} {name} symbols, the {name} string has {len(string)}"
+                raise DecodeError(
+                    self.name, f"corrupt bitstream: a {c.height}x{c.width} image at level {c.quality} needs at least "
+                    f"{n * bits / 8:.0f} bytes for its {n} {name} symbols, the {name} string has {len(string)}",
                 )
         return c
 
     def decode_verbose(self, data: bytes) -> Dict[str, Any]:
         """Decode a container: ``{"image": uint8 (H, W, 3), "y_hat": the transmitted slices
-        (1, ℓ·d, h, w), "level", "sampling", "seed"}``. Raises ``CodecError`` (see :meth:`parse`)."""
+        (1, ℓ·d, h, w), "level", "sampling", "seed"}``. Raises ``DecodeError`` (see :meth:`parse`)."""
         torch, _ = _torch()
         c = self.parse(data)
         model, _ = self.load()
@@ -657,10 +660,12 @@ class SICCodec(LearnedCodec):
             with torch.no_grad(), _coding_threads():
                 out = decompress(model, c.strings[0][0], c.strings[1][0], (hp // PAD_MULTIPLE, wp // PAD_MULTIPLE),
                                  c.quality, c.sampling, c.seed)
-        except (RuntimeError, ValueError, IndexError, TypeError, OverflowError) as e:
-            raise CodecError(f"sic: decompress failed: {type(e).__name__}: {e}") from e
-        x_hat = torch.nan_to_num(out["x_hat"], nan=0.0)
-        image = self._to_image(x_hat, c.height, c.width, "zeros-bottom-right")
+            x_hat = torch.nan_to_num(out["x_hat"], nan=0.0)
+            image = self._to_image(x_hat, c.height, c.width, "zeros-bottom-right")
+        except DecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the model and coder raise many types on corrupt strings
+            raise DecodeError(self.name, f"decompress failed: {type(e).__name__}: {e}") from e
         return {"image": image, "y_hat": out["y_hat"], "level": c.quality, "sampling": c.sampling, "seed": c.seed}
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -700,7 +705,10 @@ def _padded_size(height: int, width: int) -> Tuple[int, int]:
     return -(-height // PAD_MULTIPLE) * PAD_MULTIPLE, -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
 
 
-def _check_size(height: int, width: int) -> None:
+def _check_size(height: int, width: int, decode: bool = False) -> None:
+    """Refuse an image whose padded area is above ``MAX_PIXELS`` (the coder's own limit):
+    ``CodecError``, or ``DecodeError`` for a header (``decode``)."""
     hp, wp = _padded_size(height, width)
     if hp * wp > MAX_PIXELS:
-        raise CodecError(f"sic: a {height}x{width} image ({hp}x{wp} padded) is larger than the codec's limit of {MAX_PIXELS} pixels")
+        reason = f"a {height}x{width} image ({hp}x{wp} padded) is larger than the codec's limit of {MAX_PIXELS} pixels"
+        raise DecodeError("sic", f"corrupt bitstream: {reason}") if decode else CodecError(f"sic: {reason}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from benchmark.errors import BenchmarkError
@@ -50,24 +51,92 @@ def sha256_file(path: PathLike) -> str:
     return h.hexdigest()
 
 
+class _ShortBody(Exception):
+    """Fewer bytes arrived than announced or expected (retryable): ``have`` bytes are in the temp
+    file, and whether the server accepts ranges (``resumable``)."""
+
+    def __init__(self, message: str, have: int, resumable: bool) -> None:
+        super().__init__(message)
+        self.have, self.resumable = have, resumable
+
+
 def _retryable(e: BaseException) -> bool:
     if isinstance(e, urllib.error.HTTPError):
         return e.code >= 500 or e.code == 429
     # URLError (connection refused, DNS), timeouts, resets and short reads.
-    return isinstance(e, (urllib.error.URLError, OSError, http.client.HTTPException))
+    return isinstance(e, (urllib.error.URLError, OSError, http.client.HTTPException, _ShortBody))
 
 
-def _download(url: str, tmp: str, retries: int, timeout: float, backoff: float) -> None:
-    """Download ``url`` into the file ``tmp``; 1 + ``retries`` attempts. Raises DownloadError."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+def _content_range(value: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
+    """(first byte, total length) of a ``Content-Range: bytes first-last/total`` header; None
+    for what it does not say (``*`` total, or no header)."""
+    m = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value or "")
+    if not m:
+        return None, None
+    return int(m.group(1)), (None if m.group(3) == "*" else int(m.group(3)))
+
+
+def _attempt(url: str, tmp: str, have: int, resumable: bool, timeout: float) -> Tuple[int, Optional[int], bool]:
+    """One request: ``Range: bytes=<have>-`` when ``have`` bytes are in ``tmp`` and the server
+    said it accepts ranges, else the whole file. Appends a 206 reply that starts at ``have``;
+    otherwise rewrites ``tmp``. Returns (bytes now in ``tmp``, the full length the server
+    announced or None, whether it accepts ranges); raises ``_ShortBody`` if fewer bytes came
+    than it announced."""
+    headers = {"User-Agent": USER_AGENT}
+    if have and resumable:
+        headers["Range"] = f"bytes={have}-"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+        if resp.status == 206:
+            start, total = _content_range(resp.headers.get("Content-Range"))
+            if start != have:
+                got = resp.headers.get("Content-Range")
+                raise http.client.HTTPException(f"asked for bytes from {have}, got Content-Range {got!r}")
+        else:  # the whole file: start over
+            have, start, total = 0, 0, None
+        length = resp.headers.get("Content-Length")
+        body = int(length) if length is not None and length.isdigit() else None
+        if total is None and body is not None:
+            total = start + body
+        resumable = resumable or resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        try:
+            with open(tmp, "ab" if have else "wb") as f:
+                f.truncate(have)
+                for chunk in iter(lambda: resp.read1(1 << 20), b""):  # what has arrived: a stall keeps it
+                    f.write(chunk)
+                have = f.tell()
+        except (OSError, http.client.HTTPException) as e:  # a stalled (timeout) or reset body
+            got = os.path.getsize(tmp)
+            of = f" of {total}" if total else ""
+            raise _ShortBody(f"the body broke off after {got}{of} bytes: {e!r}", got, resumable) from e
+    if total is not None and have < total:
+        raise _ShortBody(f"the connection ended after {have} of the {total} bytes announced", have, resumable)
+    return have, total, resumable
+
+
+def _download(url: str, tmp: str, retries: int, timeout: float, backoff: float, size: Optional[int] = None) -> None:
+    """Download ``url`` into the file ``tmp``; 1 + ``retries`` attempts. A body shorter than
+    its ``Content-Length`` (or than ``size``, the expected length, when known) is retried,
+    resumed with an HTTP ``Range`` request where the server sent ``Accept-Ranges: bytes``, from
+    scratch otherwise. Raises DownloadError naming the URL and the bytes received."""
+    have, resumable = 0, False
     for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp, open(tmp, "wb") as f:
-                shutil.copyfileobj(resp, f, 1 << 20)
+            have, total, resumable = _attempt(url, tmp, have, resumable, timeout)
+            if size is not None and have != size:
+                if have > size:
+                    raise DownloadError(f"{url}: the network sent {have} bytes, {size} were expected")
+                raise _ShortBody(f"the body ended after {have} of the {size} bytes expected", have, resumable)
             return
+        except DownloadError:
+            raise
         except Exception as e:
+            if isinstance(e, _ShortBody):
+                have, resumable = e.have, e.resumable
+            else:
+                have = os.path.getsize(tmp) if resumable and os.path.exists(tmp) else 0
             if not _retryable(e) or attempt == retries:
-                why = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else repr(e)
+                why = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else (
+                    str(e) if isinstance(e, _ShortBody) else repr(e))
                 raise DownloadError(
                     f"{url}: download from the network failed after {attempt + 1} attempt(s): {why}"
                 ) from None
@@ -80,6 +149,7 @@ def fetch_url(
     *,
     mirror: Optional[PathLike] = None,
     verify: Optional[Callable[[Path], None]] = None,
+    size: Optional[int] = None,
     retries: int = 3,
     timeout: float = 60.0,
     backoff: float = 0.5,
@@ -89,7 +159,13 @@ def fetch_url(
     If ``mirror`` is given and ``mirror_path(url, mirror)`` is a file, it is copied; otherwise the
     URL is downloaded (``urllib``; ``timeout`` seconds per attempt; retried up to ``retries``
     times on connection errors, timeouts and HTTP 5xx/429, sleeping ``backoff * 2**k`` seconds;
-    other HTTP 4xx fail at once). The bytes go to a unique temp file beside ``dest``;
+    other HTTP 4xx fail at once). A download is complete only when the bytes received equal the
+    ``Content-Length`` the server announced (a 206 reply: its ``Content-Range`` total) and
+    ``size`` (bytes), where given: a body cut short (the connection closed, or stalled past
+    ``timeout``) is retried, resumed with an HTTP ``Range`` request where the server accepts
+    ranges (``Accept-Ranges: bytes``), and never kept. A body longer than its
+    ``Content-Length`` is cut there by the HTTP client; only ``size`` or ``verify`` can tell.
+    A mirror file must have ``size`` bytes too. The bytes go to a unique temp file beside ``dest``;
     ``verify(temp_path)`` (if given) raises ``ValueError`` with a reason to reject them. Only a
     verified file is moved to ``dest`` (``os.replace``); ``dest.parent`` is created.
 
@@ -107,9 +183,11 @@ def fetch_url(
                 shutil.copyfile(src, tmp)
             except OSError as e:
                 raise DownloadError(f"{url}: cannot copy {origin}: {e}") from None
+            if size is not None and os.path.getsize(tmp) != size:
+                raise DownloadError(f"{url}: the {origin} has {os.path.getsize(tmp)} bytes, {size} were expected")
         else:
             origin = "network"
-            _download(url, tmp, retries, timeout, backoff)
+            _download(url, tmp, retries, timeout, backoff, size)
         if verify is not None:
             try:
                 verify(Path(tmp))
