@@ -23,6 +23,7 @@ STAGES = {
     "evaluate-progressive": ("benchmark.stages.evaluate_progressive", "the same for one progressive codec (SIC), from its one checkpoint"),
     "report": ("benchmark.stages.report", "summary, BD-rate tables, metrics.json, RD/RDP figures, CompressAI JSON"),
     "check": ("benchmark.stages.check", "compare fresh results with a committed baseline; non-zero exit on regression"),
+    "train-ray": ("benchmark.stages.train_ray", "run the model stages as Ray tasks in parallel, then `dvc commit` them (not a DVC stage)"),
 }
 
 
