@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,14 +23,28 @@ from benchmark.data.images import read_manifest
 from benchmark.evaluation import evaluate
 from benchmark.executors import ExecutorError, RayCluster, code_on_ray
 
-ray = pytest.importorskip("ray")
-
+ROOT = Path(__file__).resolve().parents[1]
 TIMING = ["encode_s", "decode_s"]
+
+
+def test_the_default_install_needs_no_ray(tmp_path):
+    """The package imports without Ray; asking for the executor names the extra."""
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # as if not installed
+        "import benchmark.evaluation, benchmark.stages.train_ray\n"
+        "from benchmark.config import RayConfig\n"
+        "from benchmark.executors import ExecutorError, RayCluster\n"
+        "try:\n    RayCluster(RayConfig()).__enter__()\nexcept ExecutorError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "pip install '.[ray]'" in out.stdout
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray instance (2 CPUs, no dashboard) for the module; shut down afterwards."""
+    ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     # This module's codecs travel by value: the workers do not have the tests on their path.
     ray.cloudpickle.register_pickle_by_value(__import__(__name__))
