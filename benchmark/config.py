@@ -669,7 +669,9 @@ def _section(params: Mapping[str, Any], name: str, cls: Any, src: str) -> Any:
     return parse_options(cls, params.get(name) or {}, f"{src}: {name}")
 
 
-TOP_LEVEL = ("plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check", "ray")
+TOP_LEVEL = (
+    "plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check", "ray",
+)
 
 
 def build_config(params: Mapping[str, Any], files: Sequence[Path] = (), source: str = PARAMS_FILE) -> Config:

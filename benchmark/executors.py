@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import uuid
 from collections import deque
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 from benchmark.config import RayConfig
 from benchmark.errors import BenchmarkError
@@ -89,8 +91,8 @@ class RayCluster:
                     ray.init(num_cpus=s.local_cpus or os.cpu_count() or 1, include_dashboard=False, logging_level="warning")
                 else:
                     ray.init(address=s.address, logging_level="warning")
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                raise ExecutorError(f"ray.address {s.address!r}: cannot connect to the Ray cluster ({e})") from None
+            except Exception as e:  # noqa: BLE001  (Ray raises plain Exception when its node does not start)
+                raise ExecutorError(f"ray.address {s.address!r}: cannot start or reach the Ray cluster ({e})") from None
             self._started = True
         print(f"ray: {self.describe()}", file=sys.stderr)
         return self
@@ -218,13 +220,19 @@ def _die_with_parent() -> None:  # pragma: no cover  (runs in the child, before 
 
 
 def _stage_task(name: str, cmd: str, wdir: str, threads: int) -> Tuple[str, int, str]:
-    """Run one stage's shell command in ``wdir`` on a Ray worker, with the worker's Python first
-    on PATH and ``threads`` OpenMP/torch threads; returns (stage, exit status, output tail)."""
+    """Run one stage's command in ``wdir`` on a Ray worker, with the worker's Python first on
+    PATH and ``threads`` OpenMP/torch threads; returns (stage, exit status, output tail). A
+    plain command (the model stages') is run without a shell, so that it is the worker's own
+    child and dies with it (Linux); one with shell syntax goes through ``sh -c``."""
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    plain = not any(c in cmd for c in "&|;<>()$`\\\"'*?\n")
+    args = shlex.split(cmd) if plain else ["/bin/sh", "-c", cmd]
+    if plain:
+        args[0] = shutil.which(args[0], path=env["PATH"]) or args[0]
     out = subprocess.run(
-        cmd, shell=True, cwd=wdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        args, cwd=wdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     lines = [ln.rsplit("\r", 1)[-1] for ln in out.stdout.splitlines()]  # progress bars: their last state
