@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml benchmark/_torchvision_compat.py benc
 
 install: $(STAMP)
 
-# Regenerates requirements.lock from pyproject.toml (dependencies + the `test` extra + the `build`
+# Regenerates requirements.lock from pyproject.toml (dependencies + the `test` and `ray` extras + the `build`
 # group) for Linux/macOS/Windows and Python >= 3.10 (uv writes markers where pins differ). Existing
 # pins are kept unless pyproject.toml demands otherwise; add --upgrade to move them all. Needs uv
 # (`pip install uv`, or UV=/path/to/uv). The CUDA runtime that PyPI's Linux torch wheel requires
@@ -33,7 +33,7 @@ CUDA_STACK := cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cu
 	nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink \
 	nvidia-nvshmem-cu13 nvidia-nvtx triton
 lock:
-	$(UV) pip compile --quiet pyproject.toml --extra test --group build --universal --python-version 3.10 \
+	$(UV) pip compile --quiet pyproject.toml --extra test --extra ray --group build --universal --python-version 3.10 \
 		$(foreach p,$(CUDA_STACK),--no-emit-package $(p)) -o requirements.lock
 	@{ printf '%s\n' $(LOCK_NOTE); cat requirements.lock; } > requirements.lock.tmp
 	@mv requirements.lock.tmp requirements.lock

@@ -24,6 +24,7 @@ STAGES = {
     "report": ("benchmark.stages.report", "summary, BD-rate tables, metrics.json, RD/RDP figures, CompressAI JSON"),
     "check": ("benchmark.stages.check", "compare fresh results with a committed baseline; non-zero exit on regression"),
     "own": ("benchmark.stages.own", "your CompressAI checkpoints or images against a run's codecs: tables, figures"),
+    "train-ray": ("benchmark.stages.train_ray", "run the model stages as Ray tasks in parallel, then `dvc commit` them (not a DVC stage)"),
 }
 
 

@@ -269,13 +269,42 @@ class EvaluateConfig:
     learned ``variants`` (another name over a model, e.g. other options) and ``progressive``
     codecs (one checkpoint for every rate point, SIC; each named like its model, its rate points
     the levels of its codec entry, in 1..``PROGRESSIVE_LEVELS``); ``workers``: worker processes
-    per sweep (0 = one per core; not tracked by DVC)."""
+    per sweep (0 = one per core; not tracked by DVC); ``executor``: ``local`` (worker processes
+    on this machine) or ``ray`` (one Ray task per image, settings under ``ray``; not tracked by
+    DVC: the rows do not depend on it, see ``benchmark.executors``)."""
 
     codecs: Names = ()
     learned: Names = ()
     variants: Names = ()
     progressive: Names = ()
     workers: NonNegInt = 0
+    executor: Literal["local", "ray"] = "local"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class TaskResources:
+    """The Ray resources one task reserves: ``cpus`` (also its torch threads, at least 1) and
+    ``gpus`` (a fraction shares a GPU between tasks; only requested when the work runs on CUDA)."""
+
+    cpus: PosNumber = 1
+    gpus: NonNegNumber = 0
+
+
+@dataclass(frozen=True, config=_STRICT)
+class RayConfig:
+    """``ray``: the Ray cluster of ``evaluate.executor: ray`` and of ``benchmark train-ray``
+    (``benchmark.executors``); not tracked by DVC. ``address``: ``local`` starts a Ray instance
+    in this process with ``local_cpus`` CPUs (0 = every core), anything else is passed to
+    ``ray.init(address=...)`` (``auto``, ``<head>:6379``, ``ray://<head>:10001``).
+    ``max_retries``: how often a task whose worker process or node dies is run again (Ray's
+    ``max_retries``; a task that raises is never retried). ``evaluate``/``train``: the resources
+    of one evaluate task (one image) and one model stage."""
+
+    address: StrictStr = "local"
+    local_cpus: NonNegInt = 0
+    max_retries: NonNegInt = 3
+    evaluate: TaskResources = Field(default_factory=TaskResources)
+    train: TaskResources = Field(default_factory=TaskResources)
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -395,6 +424,7 @@ class Config:
     metrics: MetricsConfig
     report: ReportConfig
     check: CheckConfig
+    ray: RayConfig
     decode: DecodeConfig = DecodeConfig()
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -655,7 +685,7 @@ def _section(params: Mapping[str, Any], name: str, cls: Any, src: str) -> Any:
 
 TOP_LEVEL = (
     "plugins", "run", "data", "datasets", "codecs", "models", "train", "samples", "evaluate", "metrics", "report", "check",
-    "decode",
+    "decode", "ray",
 )
 
 
@@ -698,6 +728,7 @@ def build_config(params: Mapping[str, Any], files: Sequence[Path] = (), source: 
         report=_section(params, "report", ReportConfig, src),
         check=check,
         decode=_section(params, "decode", DecodeConfig, src),
+        ray=_section(params, "ray", RayConfig, src),
     )
     return _cross_check(cfg)
 

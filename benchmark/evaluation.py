@@ -30,6 +30,7 @@ it (``TrainingLeakError``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -46,6 +47,7 @@ import pandas as pd
 from benchmark.codecs.base import CODECS, Codec, CodecError, DecodeError, TrainingLeakError, build_codec
 from benchmark.config import Config, ConfigError, load_config
 from benchmark.data.images import ImageError, ManifestRow, load_rgb8, pixel_sha256, read_manifest
+from benchmark.executors import RayCluster, code_on_ray
 from benchmark.fileio import write_text_atomic
 from benchmark.metrics.base import per_image_metrics, set_table_columns
 from benchmark.metrics.distortion import distortion_metrics
@@ -188,11 +190,17 @@ def _in_order(pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: i
         yield pending.popleft().result()
 
 
-def _coded(codec: Codec, jobs: List[tuple], n_workers: int, show: Callable[[float], None]) -> Iterator[tuple]:
-    """(image name, rows, decoded images) per job, in job order: in this process with torch on
-    ``n_workers`` threads for ``in_process`` codecs, else in ``n_workers`` worker processes of
-    one thread each (serially for one worker or one image)."""
-    if codec.in_process:
+def _coded(
+    codec: Codec, jobs: List[tuple], n_workers: int, show: Callable[[float], None],
+    cluster: Optional[RayCluster] = None, devices: Sequence[str] = (),
+) -> Iterator[tuple]:
+    """(image name, rows, decoded images) per job, in job order: one Ray task per image on
+    ``cluster`` (rows with the ``device`` of where they ran, ``devices`` as in ``_devices``),
+    else in this process with torch on ``n_workers`` threads for ``in_process`` codecs, else in
+    ``n_workers`` worker processes of one thread each (serially for one worker or one image)."""
+    if cluster is not None:
+        yield from code_on_ray(cluster, codec, jobs, code_image, devices)
+    elif codec.in_process:
         import torch
 
         threads = torch.get_num_threads()
@@ -234,6 +242,7 @@ def evaluate(
     progress: bool = True,
     perception: Optional[PerceptualSuite] = None,
     params_files: Sequence[Path] = (),
+    cluster: Optional[RayCluster] = None,
 ) -> pd.DataFrame:
     """Run ``codec`` over all images of ``manifest``; returns the tidy result table
     (``benchmark.results.result_columns()``).
@@ -248,6 +257,8 @@ def evaluate(
     order: the per-image perception columns (NaN for metrics the suite does not compute) and
     the suite's per-set features (read them with ``set_rows()``). Without it, those columns
     are NaN. ``params_files``: the params files read (for the git revision's dirty flag).
+    ``cluster``: code on this Ray cluster instead (``benchmark.executors``: one task per image;
+    ``workers`` is then unused; the rows differ only in the timing and ``device`` columns).
     """
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
@@ -262,7 +273,7 @@ def evaluate(
 
     by_image: Dict[str, List[Dict[str, Any]]] = {}
     paths = {row.name: str(data_dir / row.file) for row in manifest}
-    for name, rows, recs in _coded(codec, jobs, n_workers, show):
+    for name, rows, recs in _coded(codec, jobs, n_workers, show, cluster, _devices(codec, perception)):
         if perception is not None:
             _score_perception(perception, paths[name], rows, recs)
         by_image[name] = rows
@@ -273,11 +284,16 @@ def evaluate(
     return _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files)
 
 
+def _devices(codec: Codec, perception: Optional[PerceptualSuite]) -> List[str]:
+    """The devices of the ``device`` column: the codec's, then the perceptual metrics'."""
+    return [codec.device] + ([str(perception.device)] if perception is not None else [])
+
+
 def _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files) -> pd.DataFrame:
-    """The result rows in manifest order with keys and provenance; warns on each mismatch."""
+    """The result rows in manifest order with keys and provenance (a row's own ``device``, where
+    it ran on a Ray cluster, kept); warns on each mismatch."""
     rate_param = type(codec).rate_param
-    devices = [codec.device] + ([str(perception.device)] if perception is not None else [])
-    prov = provenance(params_hash, codec.library_version(), devices, params_files)
+    prov = provenance(params_hash, codec.library_version(), _devices(codec, perception), params_files)
     records = []
     for row in manifest:
         for r in by_image[row.name]:
@@ -287,7 +303,7 @@ def _table(codec_name, codec, manifest, by_image, dataset, params_hash, percepti
                     f"{rate_param}={r['rate_point']}: the pixels decoded here differ from the encoder's",
                     file=sys.stderr,
                 )
-            records.append({"dataset": dataset, "codec": codec_name, "rate_param": rate_param, "image": row.name, **r, **prov})
+            records.append({"dataset": dataset, "codec": codec_name, "rate_param": rate_param, "image": row.name, **prov, **r})
     return pd.DataFrame.from_records(records, columns=result_columns())
 
 
@@ -323,6 +339,10 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="JSON record of the perceptual metrics: computed or missing, the reason, the weight files used or needed",
     )
     p.add_argument("--mirror", default=None, help="mirror directory for weight files (default: data.mirror, else $BENCHMARK_MIRROR)")
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default=None,
+        help="code in local worker processes or as Ray tasks on the cluster of `ray` in params.yaml (default: evaluate.executor)",
+    )
     return p
 
 
@@ -380,10 +400,12 @@ def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
     for line in missing_summary(suite.status_record()):
         print(f"warning: perceptual metric missing, left out: {line}", file=sys.stderr)
     t0 = time.perf_counter()
-    df = evaluate(
-        args.codec, codec, codec_cfg.rate_points, manifest, args.data, args.dataset, codec_cfg.hash,
-        workers=workers, perception=suite, params_files=cfg.files,
-    )
+    on_ray = (args.executor or cfg.evaluate.executor) == "ray"
+    with RayCluster(cfg.ray) if on_ray else contextlib.nullcontext() as cluster:
+        df = evaluate(
+            args.codec, codec, codec_cfg.rate_points, manifest, args.data, args.dataset, codec_cfg.hash,
+            workers=workers, perception=suite, params_files=cfg.files, cluster=cluster,
+        )
     if args.set_out is not None:
         write_csv_atomic(set_metrics_table(suite, args.dataset, args.codec, type(codec).rate_param), args.set_out)
     if args.status_out is not None:

@@ -7,7 +7,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, Iterable, Sequence
+from typing import Dict, Iterable, Optional, Sequence
 
 CORE_PACKAGES = ("compression-benchmark", "numpy", "pillow", "torch", "pytorch-msssim")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,11 +86,15 @@ def device_description(device: str = "cpu") -> str:
     return f"cuda:{index}: {name} (driver {_nvidia_driver()}, CUDA {torch.version.cuda})"
 
 
-def devices_column(devices: Sequence[str]) -> str:
+def devices_column(devices: Sequence[str], coding: Optional[str] = None) -> str:
     """The ``device`` column: the description of the device that coded the images and scored
     them (``devices``: the codec's device, then the metrics' device), or, when they differ,
-    ``coding: <...>; metrics: <...>``."""
+    ``coding: <...>; metrics: <...>``. ``coding``: the coding device's description when it was
+    made elsewhere (a Ray worker: ``cpu: <CPU> on ray node <host>``), used instead of this
+    machine's."""
     described = [device_description(str(d)) for d in devices] or [device_description("cpu")]
+    if coding is not None:
+        described[0] = coding
     if len(set(described)) == 1:
         return described[0]
     return f"coding: {described[0]}; metrics: {described[1]}"

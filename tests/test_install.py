@@ -68,6 +68,7 @@ def _pyproject_direct() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = list(project["project"]["dependencies"])
     reqs += project["project"]["optional-dependencies"]["test"]
+    reqs += project["project"]["optional-dependencies"]["ray"]  # locked too: CI runs the Ray executor's tests
     reqs += project.get("dependency-groups", {}).get("build", [])
     return {canonicalize_name(Requirement(r).name) for r in reqs}
 
