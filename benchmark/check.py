@@ -6,7 +6,8 @@ baseline CSV of the same name. A row regresses when
 - ``bpp`` > baseline * (1 + ``bpp_rel``) (more bits), or
 - a metric named in ``check.tolerances`` (a registered per-image metric: PSNR, MS-SSIM dB, ...)
   is worse than the baseline by more than its tolerance, in the metric's own direction and unit, or
-- ``decode_check`` is "mismatch" (decoder and encoder disagree: not a codec, a bug).
+- ``decode_check`` is "mismatch" (decoder and encoder disagree: not a codec, a bug), or
+  "failed" (the image could not be coded or scored: out of memory, timed out, worker died).
 
 Changes beyond tolerance in the good direction are listed as improvements (refresh the
 baseline to keep them). Fresh rows without a baseline row are an error: the comparison would be
@@ -60,6 +61,9 @@ def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, sourc
         where = f"codec={r.codec} rate_point={r.rate_point:g} image={r.image}"
         if "decode_check" in merged.columns and r.decode_check == "mismatch":
             regressions.append(f"{where} decode_check: the decoder's image differs from the encoder's")
+        if "decode_check" in merged.columns and r.decode_check == "failed":
+            regressions.append(f"{where} decode_check: failed (not coded or scored; the evaluate stage printed why)")
+            continue
         for metric, tolerance, relative, higher_better in checks:
             new, old = r[metric], r[f"{metric}_base"]
             if math.isinf(new) and math.isinf(old) and new == old:

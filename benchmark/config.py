@@ -269,13 +269,19 @@ class EvaluateConfig:
     learned ``variants`` (another name over a model, e.g. other options) and ``progressive``
     codecs (one checkpoint for every rate point, SIC; each named like its model, its rate points
     the levels of its codec entry, in 1..``PROGRESSIVE_LEVELS``); ``workers``: worker processes
-    per sweep (0 = one per core; not tracked by DVC)."""
+    per sweep (0 = one per core). Limits per image in a worker process (``benchmark.evaluation``):
+    ``image_memory_gb``, the address space a worker may use (null: the memory available when the
+    sweep starts), and ``image_timeout_s``, the wall time of one image at all its rate points;
+    an image over either is a failed row, not a failed sweep. None of these is tracked by DVC
+    (results don't depend on them)."""
 
     codecs: Names = ()
     learned: Names = ()
     variants: Names = ()
     progressive: Names = ()
     workers: NonNegInt = 0
+    image_memory_gb: Optional[PosNumber] = None
+    image_timeout_s: PosNumber = 3600
 
 
 @dataclass(frozen=True, config=_STRICT)

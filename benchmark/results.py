@@ -12,7 +12,8 @@ The metric columns are those of the registered per-image metrics, in registratio
 After the measures come the codec's own reports: ``bpp_estimated`` (the model's estimate,
 ``-sum(log2 likelihoods) / (H * W)``; NaN for codecs without a model; never used as the rate)
 and ``decode_check`` ("ok": the pixels decoded by the evaluation equal the encoder's decode of the
-same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode); then the
+same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode, "failed": the
+image could not be coded or scored within the evaluate stage's limits, its measures NaN); then the
 provenance columns.
 """
 
@@ -34,7 +35,7 @@ SIZE_COLUMNS = ["height", "width", "bytes", "bpp"]
 TIME_COLUMNS = ["encode_s", "decode_s"]
 CODEC_REPORT_COLUMNS = ["bpp_estimated", "decode_check"]
 PROVENANCE_COLUMNS = ["codec_library", "packages", "git_rev", "params_hash", "device"]
-DECODE_CHECK_VALUES = ("ok", "mismatch", "n/a")
+DECODE_CHECK_VALUES = ("ok", "mismatch", "n/a", "failed")
 REQUIRED_METRICS = ["psnr", "ms_ssim", "ms_ssim_db"]  # every results file has had these
 
 
@@ -71,7 +72,7 @@ def read_results(path: "str | os.PathLike[str]") -> pd.DataFrame:
     metric columns, ``bpp_estimated`` as NaN and ``decode_check`` as "n/a" (pandas also reads a
     stored "n/a" as NaN; it is restored).
     Raises ``ResultsError`` naming the file if it is missing, lacks columns, is empty, has
-    duplicate (rate point, image) rows, or a ``decode_check`` value other than ok/mismatch/n/a.
+    duplicate (rate point, image) rows, or a ``decode_check`` value other than ok/mismatch/n/a/failed.
     """
     path = Path(path)
     if not path.is_file():
