@@ -134,13 +134,31 @@ def _ssim_strips(x: torch.Tensor, y: torch.Tensor, win: np.ndarray, data_range: 
 
     rows = h - halo  # rows of the valid map
     s_sum, cs_sum = np.zeros(c), np.zeros(c)
+    # Variances from values centred on k (less float cancellation than from raw values), with
+    # the terms that keep pytorch-msssim's formula exactly although its 2-D window (the 1-D one
+    # along rows, then columns) sums to S != 1 by float rounding: for m = blur(x - k),
+    # blur(x) = m + kS and blur(x^2) - blur(x)^2 = blur((x - k)^2) - m^2 + 2k m (1 - S) + k^2 S (1 - S).
+    k = data_range / 2
+    total = float(win.sum()) ** 2
+    e = 1.0 - total
     for r0, r1 in _strips(rows, c * w):
-        xs = x[0, :, r0 : r1 + halo].to(dtype).numpy()
-        ys = y[0, :, r0 : r1 + halo].to(dtype).numpy()
-        mu1, mu2 = blur(xs), blur(ys)
-        mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-        cs_map = (2 * (blur(xs * ys) - mu1_mu2) + c2) / ((blur(xs * xs) - mu1_sq) + (blur(ys * ys) - mu2_sq) + c2)
-        ssim_map = ((2 * mu1_mu2 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
+        xs = x[0, :, r0 : r1 + halo].to(dtype, copy=True).numpy()  # copies: changed in place below
+        ys = y[0, :, r0 : r1 + halo].to(dtype, copy=True).numpy()
+        xs -= k
+        ys -= k
+        m1, m2 = blur(xs), blur(ys)
+        sigma12 = blur(xs * ys)
+        np.multiply(xs, xs, out=xs)
+        np.multiply(ys, ys, out=ys)
+        np.add(xs, ys, out=xs)
+        var_sum = blur(xs)  # of both images in one filter: it is linear
+        m_sum = m1 + m2
+        sigma12 -= m1 * m2 - (k * e) * m_sum - k * k * total * e
+        var_sum -= m1 * m1 + m2 * m2 - (2 * k * e) * m_sum - 2 * k * k * total * e
+        cs_map = (2 * sigma12 + c2) / (var_sum + c2)
+        m1 += k * total
+        m2 += k * total
+        ssim_map = (2 * m1 * m2 + c1) / (m1 * m1 + m2 * m2 + c1) * cs_map
         s_sum += ssim_map.sum(axis=(1, 2), dtype=np.float64)
         cs_sum += cs_map.sum(axis=(1, 2), dtype=np.float64)
     n = rows * (w - halo)
