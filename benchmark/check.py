@@ -7,7 +7,8 @@ baseline CSV of the same name. A row regresses when
 - a metric named in ``check.tolerances`` (a registered per-image metric: PSNR, MS-SSIM dB, ...)
   is worse than the baseline by more than its tolerance, in the metric's own direction and unit, or
 - ``decode_check`` is "mismatch" (decoder and encoder disagree: not a codec, a bug), or
-  "failed" (the codec could not decode its own bytes; the evaluate log names the reason).
+  "failed" (the codec could not decode its own bytes, or the image could not be coded or scored within
+  the evaluate stage's limits: out of memory, timed out, worker died; the evaluate log names the reason).
 
 Changes beyond tolerance in the good direction are listed as improvements (refresh the
 baseline to keep them). Fresh rows without a baseline row are an error: the comparison would be
@@ -62,7 +63,9 @@ def compare(fresh: pd.DataFrame, baseline: pd.DataFrame, tol: CheckConfig, sourc
         if "decode_check" in merged.columns and r.decode_check == "mismatch":
             regressions.append(f"{where} decode_check: the decoder's image differs from the encoder's")
         if "decode_check" in merged.columns and r.decode_check == "failed":
-            regressions.append(f"{where} decode_check: decode FAILED on the codec's own bitstream (see the evaluate log)")
+            regressions.append(f"{where} decode_check: failed (the codec could not decode its own bitstream, or the image was "
+                               f"not coded or scored within the evaluate limits; the evaluate log says why)")
+            continue
         for metric, tolerance, relative, higher_better in checks:
             new, old = r[metric], r[f"{metric}_base"]
             if math.isinf(new) and math.isinf(old) and new == old:

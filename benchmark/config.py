@@ -269,9 +269,13 @@ class EvaluateConfig:
     learned ``variants`` (another name over a model, e.g. other options) and ``progressive``
     codecs (one checkpoint for every rate point, SIC; each named like its model, its rate points
     the levels of its codec entry, in 1..``PROGRESSIVE_LEVELS``); ``workers``: worker processes
-    per sweep (0 = one per core; not tracked by DVC); ``executor``: ``local`` (worker processes
-    on this machine) or ``ray`` (one Ray task per image, settings under ``ray``; not tracked by
-    DVC: the rows do not depend on it, see ``benchmark.executors``)."""
+    per sweep (0 = one per core). ``executor``: ``local`` (worker processes on this machine) or
+    ``ray`` (one Ray task per image, settings under ``ray``, see ``benchmark.executors``). Limits
+    per image in a worker process (``benchmark.evaluation``): ``image_memory_gb``, the address
+    space a worker may use (null: the memory available when the sweep starts), and
+    ``image_timeout_s``, the wall time of one image at all its rate points; an image over either
+    is a failed row, not a failed sweep. None of these is tracked by DVC (results don't depend on
+    them: the rows are the same but for the timing and device columns)."""
 
     codecs: Names = ()
     learned: Names = ()
@@ -279,6 +283,8 @@ class EvaluateConfig:
     progressive: Names = ()
     workers: NonNegInt = 0
     executor: Literal["local", "ray"] = "local"
+    image_memory_gb: Optional[PosNumber] = None
+    image_timeout_s: PosNumber = 3600
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -31,13 +31,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
+import resource
+import signal
 import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -64,14 +69,31 @@ except ImportError:  # pragma: no cover
 _CODEC: Optional[Codec] = None  # the codec of this worker process, set once by _worker_init
 
 
-def _worker_init(codec: Optional[Codec] = None) -> None:
+_TIMEOUT_S: Optional[float] = None  # this worker's limit per image (wall seconds), set by _worker_init
+
+
+class ImageTimeout(Exception):
+    """An image took longer than ``evaluate.image_timeout_s`` in a worker process."""
+
+
+def _worker_init(codec: Optional[Codec] = None, memory_bytes: Optional[int] = None, timeout_s: Optional[float] = None) -> None:
     """A worker process: one torch thread, and the codec it codes with (sent once, so that a
-    learned codec loads each checkpoint once per process, not once per image)."""
+    learned codec loads each checkpoint once per process, not once per image). With
+    ``memory_bytes``, the process's address space is capped there (``RLIMIT_AS``: an allocation
+    beyond it fails with ``MemoryError``, or torch's allocation error, instead of the machine
+    running out); with ``timeout_s``, each image is interrupted after that many seconds
+    (``ImageTimeout``, raised when the running call returns to Python)."""
     import torch
 
-    global _CODEC
+    global _CODEC, _TIMEOUT_S
     torch.set_num_threads(1)
     _CODEC = codec
+    _TIMEOUT_S = timeout_s
+    if memory_bytes is not None:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            memory_bytes = min(memory_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
 
 
 def code_image(
@@ -120,8 +142,8 @@ def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tup
         try:
             rec = codec.decode(data)
         except DecodeError as e:
-            print(f"WARNING: {image_path} at rate point {rp}: decode FAILED, row recorded as failed: {e}", file=sys.stderr)
-            return _failed_row(image, data, rp, enc, t1 - t0, time.perf_counter() - t1), None
+            failed = _failed_row(image, data, rp, enc, t1 - t0, time.perf_counter() - t1)
+            return {**failed, "failure": f"decode failed: {e}"}, None
         t2 = time.perf_counter()
     except CodecError as e:
         raise CodecError(f"{image_path} at rate point {rp}: {e}") from e
@@ -175,29 +197,95 @@ def check_training_leak(codec: Codec, rate_points: Sequence[float], manifest: Se
 
 def _run_one(args):
     row, path, rate_points, keep = args
-    return (row.name, *code_image(_CODEC, path, row.pixel_sha256, rate_points, keep=keep))
+    if _TIMEOUT_S is None:
+        return (row.name, *code_image(_CODEC, path, row.pixel_sha256, rate_points, keep=keep))
+
+    def expire(signum, frame):
+        raise ImageTimeout(f"more than evaluate.image_timeout_s = {_TIMEOUT_S:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, _TIMEOUT_S)
+    try:
+        return (row.name, *code_image(_CODEC, path, row.pixel_sha256, rate_points, keep=keep))
+    except ImageTimeout as e:
+        return (row.name, failed_rows(row, rate_points, f"timed out: {e}"), [])
+    except Exception as e:  # noqa: BLE001  (only memory errors are kept; the rest propagate)
+        if not _out_of_memory(e):
+            raise
+        return (row.name, failed_rows(row, rate_points, f"out of memory ({type(e).__name__}: {e})"), [])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
-def _in_order(pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: int) -> Iterator:
+def _out_of_memory(e: BaseException) -> bool:
+    """True if ``e`` or an exception it chains is a failed allocation (``MemoryError``, or
+    torch's CPU allocator error, which is a ``RuntimeError``)."""
+    while e is not None:
+        if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def failed_rows(row: ManifestRow, rate_points: Sequence[float], reason: str) -> List[Dict[str, Any]]:
+    """The rows of an image that could not be coded or scored: one per rate point, with its size,
+    NaN for every measure, ``decode_check`` "failed" and ``failure`` the reason (one line)."""
+    return [
+        {"rate_point": rp, "height": row.height, "width": row.width, "bytes": math.nan, "bpp": math.nan,
+         "encode_s": math.nan, "decode_s": math.nan, "bpp_estimated": math.nan, "decode_check": "failed",
+         "failure": reason.replace("\n", " ")}
+        for rp in rate_points
+    ]
+
+
+class _NoResult(Exception):
+    """The oldest job of a pool gave no result in time (its worker hangs outside Python)."""
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, fn: Callable, jobs: Iterable, window: int,
+    cost: Optional[Callable[[Any], float]] = None, budget: Optional[float] = None, timeout: Optional[float] = None,
+) -> Iterator:
     """``pool.map(fn, jobs)`` with at most ``window`` jobs submitted and not yet consumed, so
-    that results carrying decoded images do not pile up in memory. Results come in job order."""
+    that results carrying decoded images do not pile up in memory. Results come in job order.
+
+    With ``cost`` and ``budget`` (bytes), a job is submitted only while the costs of the jobs
+    submitted and not consumed stay within ``budget`` (always at least one job). With
+    ``timeout`` (seconds), a job with no result that long after it was submitted raises
+    ``_NoResult``."""
     pending: deque = deque()
+    in_use = 0.0
+
+    def oldest():
+        future, c, t0 = pending.popleft()
+        nonlocal in_use
+        in_use -= c
+        try:
+            return future.result(timeout=None if timeout is None else max(0.0, t0 + timeout - time.monotonic()))
+        except FutureTimeout:
+            raise _NoResult() from None
+
     for job in jobs:
-        pending.append(pool.submit(fn, job))
-        if len(pending) >= window:
-            yield pending.popleft().result()
+        c = cost(job) if cost is not None else 0.0
+        while pending and (len(pending) >= window or (budget is not None and in_use + c > budget)):
+            yield oldest()
+        pending.append((pool.submit(fn, job), c, time.monotonic()))
+        in_use += c
     while pending:
-        yield pending.popleft().result()
+        yield oldest()
 
 
 def _coded(
     codec: Codec, jobs: List[tuple], n_workers: int, show: Callable[[float], None],
-    cluster: Optional[RayCluster] = None, devices: Sequence[str] = (),
+    cluster: Optional[RayCluster] = None, devices: Sequence[str] = (), limits: Optional["ImageLimits"] = None,
 ) -> Iterator[tuple]:
     """(image name, rows, decoded images) per job, in job order: one Ray task per image on
     ``cluster`` (rows with the ``device`` of where they ran, ``devices`` as in ``_devices``),
     else in this process with torch on ``n_workers`` threads for ``in_process`` codecs, else in
-    ``n_workers`` worker processes of one thread each (serially for one worker or one image)."""
+    ``n_workers`` worker processes of one thread each (serially for one worker or one image; with
+    ``limits``, always in worker processes, under those limits, as many at once as their memory
+    budget allows)."""
     if cluster is not None:
         yield from code_on_ray(cluster, codec, jobs, code_image, devices)
     elif codec.in_process:
@@ -210,12 +298,165 @@ def _coded(
                 yield (row.name, *code_image(codec, path, row.pixel_sha256, rps, on_rate_point=show, keep=keep))
         finally:
             torch.set_num_threads(threads)
+    elif limits is not None:
+        yield from _limited(codec, jobs, n_workers, limits)
     elif n_workers == 1 or len(jobs) == 1:
         _worker_init(codec)
         yield from map(_run_one, jobs)
     else:
         with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), initializer=_worker_init, initargs=(codec,)) as pool:
             yield from _in_order(pool, _run_one, jobs, window=2 * n_workers)
+
+
+def _limited(codec: Codec, jobs: List[tuple], n_workers: int, limits: "ImageLimits") -> Iterator[tuple]:
+    """``_coded`` in worker processes under ``limits``. A worker that dies (a signal, the memory
+    cap hit inside a library) or hangs past twice the timeout breaks its pool: the oldest job
+    not yet returned is then run again alone in a fresh worker, becomes failed rows if it fails
+    again, and the sweep goes on with a fresh pool from the next job."""
+    init = (codec, limits.memory_bytes, limits.timeout_s)
+    cost = lambda job: limits.estimate(job[0])  # noqa: E731
+    done = 0
+    while done < len(jobs):
+        pool = ProcessPoolExecutor(max_workers=min(n_workers, len(jobs) - done), initializer=_worker_init, initargs=init)
+        try:
+            for result in _in_order(pool, _run_one, jobs[done:], window=2 * n_workers, cost=cost,
+                                    budget=limits.budget_bytes, timeout=2 * limits.timeout_s):
+                done += 1
+                yield result
+        except (BrokenProcessPool, _NoResult) as e:
+            _stop(pool)
+            yield _alone(jobs[done], init, limits, "hung" if isinstance(e, _NoResult) else "died")
+            done += 1
+        finally:
+            _stop(pool)
+
+
+def _alone(job: tuple, init: tuple, limits: "ImageLimits", what: str) -> tuple:
+    """``_run_one(job)`` in a fresh worker of its own; failed rows if that worker dies or hangs too."""
+    row, _path, rate_points, _keep = job
+    pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_init, initargs=init)
+    try:
+        return pool.submit(_run_one, job).result(timeout=2 * limits.timeout_s)
+    except BrokenProcessPool:
+        reason = "the worker process died (a crash, or the memory limit hit inside a library)"
+    except FutureTimeout:
+        reason = f"no result after {2 * limits.timeout_s:g} s (the worker hung outside Python and was stopped)"
+    finally:
+        _stop(pool)
+    print(f"WARNING: image {row.name}: {reason}; its rows are failed", file=sys.stderr)
+    return row.name, failed_rows(row, rate_points, reason), []
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting, killing its worker processes (a hung one included)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    for p in processes:
+        p.join()
+
+
+WORKER_BASE_BYTES = 0.6e9  # a worker: Python, torch, the codec libraries (0.31 GB RSS) + a margin (0.29 GB)
+ADDRESS_HEADROOM_BYTES = 1e9  # address space a torch process maps beyond what it uses (0.67 GB VmSize at 0.31 GB RSS)
+# PSNR and MS-SSIM in a worker: pytorch-msssim's whole-image float32 maps (the distortion metrics'
+# peak grew by 234 bytes per added pixel in a 1 -> 4 MP test, the test's own arrays included)
+DISTORTION_BYTES_PER_PIXEL = 230.0
+PERCEPTION_BYTES_PER_PIXEL = 110.0  # the main process scoring HaarPSI on one image (piq: measured 102 bytes/px)
+
+
+def available_memory_bytes() -> Optional[int]:
+    """The memory the machine can give without swapping, in bytes: psutil's
+    ``virtual_memory().available`` when psutil is installed, else ``MemAvailable`` of
+    ``/proc/meminfo``; None where neither is readable."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def image_memory_estimate(codec: Codec, height: int, width: int) -> float:
+    """Estimated peak resident bytes of a worker process coding and scoring one image of
+    ``height`` x ``width`` pixels: ``WORKER_BASE_BYTES + (codec.memory_per_pixel +
+    DISTORTION_BYTES_PER_PIXEL) * height * width`` (``Codec.memory_per_pixel``, measured per codec;
+    coding and scoring peak at different times, so the sum errs on the safe side)."""
+    return WORKER_BASE_BYTES + (float(codec.memory_per_pixel) + DISTORTION_BYTES_PER_PIXEL) * height * width
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageLimits:
+    """Limits of the worker processes of one sweep (``evaluate.image_memory_gb``,
+    ``evaluate.image_timeout_s``): ``memory_bytes`` caps each worker's address space (None: no
+    cap), ``timeout_s`` each image's wall time (all rate points), and ``budget_bytes`` the sum of
+    the estimates (``image_memory_estimate``) of the images coded at once (None: no budget);
+    ``per_pixel`` is the codec's ``memory_per_pixel``."""
+
+    memory_bytes: Optional[int]
+    timeout_s: float
+    budget_bytes: Optional[float]
+    per_pixel: float
+
+    def estimate(self, row: ManifestRow) -> float:
+        """``image_memory_estimate`` of the image of ``row``, in bytes."""
+        return WORKER_BASE_BYTES + self.per_pixel * row.height * row.width
+
+
+def plan_limits(
+    codec: Codec, manifest: Sequence[ManifestRow], n_workers: int, n_rate_points: int, *, memory_gb: Optional[float],
+    timeout_s: float, available: Optional[int], keep: bool,
+) -> Tuple[ImageLimits, List[str]]:
+    """The limits of a sweep and the lines that say what it will need (printed before it starts).
+
+    The main process holds, per image in flight, its decoded images for the perceptual metrics
+    (``keep``: 3 bytes per pixel per rate point, at most ``2 * n_workers`` images) and scores
+    one image at a time (``PERCEPTION_BYTES_PER_PIXEL``); the rest of the available memory
+    (90 % of ``available`` bytes) is the workers' budget. The lines give
+    the largest image's estimate per worker, what ``n_workers`` at once would need, and, where
+    that does not fit, how many images will run at once, or (a line starting with ``WARNING``)
+    that even one image may not fit. ``memory_gb`` (None: ``available`` plus
+    ``ADDRESS_HEADROOM_BYTES``) caps each worker's address space.
+    """
+    largest = max(manifest, key=lambda r: r.height * r.width)
+    px = largest.height * largest.width
+    per_image = image_memory_estimate(codec, largest.height, largest.width)
+    main = px * (3.0 * n_rate_points * 2 * n_workers + PERCEPTION_BYTES_PER_PIXEL) if keep else 0.0
+    gb = 1e9
+    lines = [
+        f"memory: the largest image, {largest.name} ({largest.width}x{largest.height}, {px / 1e6:.1f} MP), needs about "
+        f"{per_image / gb:.2f} GB in a worker ({codec.memory_per_pixel:g} + {DISTORTION_BYTES_PER_PIXEL:g} bytes/px + {WORKER_BASE_BYTES / gb:.2f} GB); "
+        f"{n_workers} worker(s) at once: {n_workers * per_image / gb:.2f} GB"
+        + (f" + {main / gb:.2f} GB in the main process (decoded images, perceptual metrics)" if main else "")
+        + (f"; available: {available / gb:.2f} GB" if available is not None else "; available memory unknown")
+    ]
+    budget = None
+    if available is not None:
+        budget = max(0.0, 0.9 * available - main)
+        if per_image > budget:
+            lines.append(
+                f"WARNING: image {largest.name} alone needs about {per_image / gb:.2f} GB, more than the "
+                f"{budget / gb:.2f} GB available to the workers: it may fail (a failed row) or swap; images run one at a time"
+            )
+        elif n_workers * per_image > budget:
+            lines.append(
+                f"memory: that does not fit; images of this size run {max(1, int(budget // per_image))} at a time "
+                f"(the estimates of the images in flight are kept within {budget / gb:.2f} GB)"
+            )
+    if memory_gb is not None:
+        cap: Optional[int] = int(memory_gb * gb)
+    else:
+        cap = None if available is None else int(available + ADDRESS_HEADROOM_BYTES)
+    return ImageLimits(cap, float(timeout_s), budget, float(codec.memory_per_pixel)), lines
 
 
 def _score_perception(perception: PerceptualSuite, ref_path: str, rows: List[Dict[str, Any]], recs: List[Any]) -> None:
@@ -243,6 +484,7 @@ def evaluate(
     perception: Optional[PerceptualSuite] = None,
     params_files: Sequence[Path] = (),
     cluster: Optional[RayCluster] = None,
+    limits: Optional[ImageLimits] = None,
 ) -> pd.DataFrame:
     """Run ``codec`` over all images of ``manifest``; returns the tidy result table
     (``benchmark.results.result_columns()``).
@@ -259,6 +501,12 @@ def evaluate(
     are NaN. ``params_files``: the params files read (for the git revision's dirty flag).
     ``cluster``: code on this Ray cluster instead (``benchmark.executors``: one task per image;
     ``workers`` is then unused; the rows differ only in the timing and ``device`` columns).
+
+    ``limits`` (from ``plan_limits``): code in worker processes under those limits, as many
+    images at once as fit in its memory budget; an image that runs out of memory, times out or
+    kills its worker becomes failed rows (``failed_rows``: ``decode_check`` "failed", NaN
+    measures), a warning naming the image and the reason is printed, and the sweep goes on.
+    Without it, any error stops the sweep.
     """
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
@@ -273,8 +521,8 @@ def evaluate(
 
     by_image: Dict[str, List[Dict[str, Any]]] = {}
     paths = {row.name: str(data_dir / row.file) for row in manifest}
-    for name, rows, recs in _coded(codec, jobs, n_workers, show, cluster, _devices(codec, perception)):
-        if perception is not None:
+    for name, rows, recs in _coded(codec, jobs, n_workers, show, cluster, _devices(codec, perception), limits):
+        if perception is not None and recs:
             _score_perception(perception, paths[name], rows, recs)
         by_image[name] = rows
         if bar:
@@ -291,12 +539,19 @@ def _devices(codec: Codec, perception: Optional[PerceptualSuite]) -> List[str]:
 
 def _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files) -> pd.DataFrame:
     """The result rows in manifest order with keys and provenance (a row's own ``device``, where
-    it ran on a Ray cluster, kept); warns on each mismatch."""
+    it ran on a Ray cluster, kept); warns on each mismatch and each failed row (their image, rate
+    point and reason are in ``df.attrs["failures"]``)."""
     rate_param = type(codec).rate_param
     prov = provenance(params_hash, codec.library_version(), _devices(codec, perception), params_files)
-    records = []
+    records, failures = [], []
     for row in manifest:
         for r in by_image[row.name]:
+            if r["decode_check"] == "failed":
+                failures.append({"image": row.name, "rate_point": r["rate_point"], "reason": r.get("failure", "?")})
+                print(
+                    f"WARNING: {dataset}/{codec_name}: image {row.name} FAILED at {rate_param}={r['rate_point']}: {failures[-1]['reason']}",
+                    file=sys.stderr,
+                )
             if r["decode_check"] == "mismatch":
                 print(
                     f"WARNING: {dataset}/{codec_name}: decode check MISMATCH for image {row.name} at "
@@ -304,7 +559,9 @@ def _table(codec_name, codec, manifest, by_image, dataset, params_hash, percepti
                     file=sys.stderr,
                 )
             records.append({"dataset": dataset, "codec": codec_name, "rate_param": rate_param, "image": row.name, **prov, **r})
-    return pd.DataFrame.from_records(records, columns=result_columns())
+    df = pd.DataFrame.from_records(records, columns=result_columns())
+    df.attrs["failures"] = failures
+    return df
 
 
 def set_metrics_table(perception: PerceptualSuite, dataset: str, codec_name: str, rate_param: str) -> pd.DataFrame:
@@ -376,7 +633,7 @@ def summary_line(df: pd.DataFrame, label: str, n_images: int, n_rate_points: int
     check = f"decode check: {mismatches} mismatch(es) in {n_checked} checked" if n_checked else "decode check: n/a"
     failed = int(checks.get("failed", 0))
     if failed:
-        check += f"; {failed} FAILED decode(s)"
+        check += f"; {failed} FAILED row(s) of {df.loc[df.decode_check == 'failed', 'image'].nunique()} image(s)"
     perc = "".join(
         f", mean {m.name} {df[m.name].mean():.4f}"
         for m in per_image_metrics("perception")
@@ -399,17 +656,29 @@ def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
     suite = PerceptualSuite(cfg.metrics, mirror=cfg.mirror(args.mirror), set_level=args.set_out is not None)
     for line in missing_summary(suite.status_record()):
         print(f"warning: perceptual metric missing, left out: {line}", file=sys.stderr)
+    limits = None
+    if not codec.in_process:
+        limits, lines = plan_limits(
+            codec, manifest, workers or os.cpu_count() or 1, len(codec_cfg.rate_points),
+            memory_gb=cfg.evaluate.image_memory_gb, timeout_s=cfg.evaluate.image_timeout_s,
+            available=available_memory_bytes(), keep=True,
+        )
+        for line in lines:
+            print(line, file=sys.stderr)
     t0 = time.perf_counter()
     on_ray = (args.executor or cfg.evaluate.executor) == "ray"
     with RayCluster(cfg.ray) if on_ray else contextlib.nullcontext() as cluster:
         df = evaluate(
             args.codec, codec, codec_cfg.rate_points, manifest, args.data, args.dataset, codec_cfg.hash,
             workers=workers, perception=suite, params_files=cfg.files, cluster=cluster,
+            limits=None if on_ray else limits,
         )
     if args.set_out is not None:
         write_csv_atomic(set_metrics_table(suite, args.dataset, args.codec, type(codec).rate_param), args.set_out)
     if args.status_out is not None:
         record = {"dataset": args.dataset, "codec": args.codec, **suite.status_record()}
+        if df.attrs.get("failures"):  # only when there are: the record of a clean sweep is as before
+            record["failures"] = df.attrs["failures"]
         write_text_atomic(args.status_out, json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_csv_atomic(df, args.out)
     print(summary_line(df, f"{args.dataset}/{args.codec}", len(manifest), len(codec_cfg.rate_points), args.out))

@@ -13,7 +13,8 @@ After the measures come the codec's own reports: ``bpp_estimated`` (the model's 
 ``-sum(log2 likelihoods) / (H * W)``; NaN for codecs without a model; never used as the rate)
 and ``decode_check`` ("ok": the pixels decoded by the evaluation equal the encoder's decode of the
 same bytes, "mismatch": they differ, "n/a": the codec gives no encoder-side decode, "failed": the
-decode raised ``DecodeError``, the row's metrics are NaN); then the
+decode raised ``DecodeError``, or the image could not be coded or scored within the evaluate stage's
+limits; its measures NaN); then the
 provenance columns.
 """
 

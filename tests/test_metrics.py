@@ -103,3 +103,17 @@ def test_ms_ssim_float32_is_the_float64_result(astronaut, q):
     f32, f64 = ms_ssim(a, b)[0], ms_ssim(a, b, dtype=torch.float64)[0]
     assert abs(f32 - f64) < 1e-6
     assert distortion_metrics(astronaut, rec)["ms_ssim"] == f32
+
+
+# ---- MSE in strips of rows: the whole-image value, in bounded memory -------------------------
+
+
+def test_mse_in_strips_is_the_whole_image_float64_mean_bit_for_bit(astronaut, monkeypatch):
+    from benchmark.metrics import distortion
+
+    monkeypatch.setattr(distortion, "STRIP_ELEMENTS", 3 * 512 * 7)
+    rec = _jpeg(astronaut, 15)
+    a, b = _nchw(astronaut), _nchw(rec)
+    whole = ((a.double() - b.double()) ** 2).mean(dim=(1, 2, 3)).numpy()
+    assert distortion.mse(a, b)[0] == whole[0]  # integer sums: exact
+    assert distortion.mse(a.float(), b.double())[0] == pytest.approx(whole[0], rel=1e-14)

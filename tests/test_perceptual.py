@@ -177,6 +177,22 @@ def test_haarpsi_equals_piq_and_properties(small):
         perceptual.haarpsi(np.zeros((3, 32, 32)), np.zeros((3, 32, 32)))
 
 
+def test_haarpsi_large_images_go_one_pair_per_call(small, monkeypatch):
+    """Over ``BATCH_PIXELS`` pixels per call the pairs are scored one by one (memory), with the
+    same values as one batched call of piq."""
+    import piq
+
+    ref, recs = small
+    calls = []
+    real = piq.haarpsi
+    monkeypatch.setattr(piq, "haarpsi", lambda x, y, **kw: calls.append(x.shape[0]) or real(x, y, **kw))
+    monkeypatch.setattr(perceptual, "BATCH_PIXELS", 2 * ref.shape[0] * ref.shape[1] - 1)
+    got = perceptual.haarpsi(_nchw(ref), _nchw(*recs), batch_size=8)
+    assert calls == [1, 1, 1]
+    expected = real(_nchw(*recs).float(), _nchw(ref, ref, ref).float(), data_range=255.0, reduction="none")
+    np.testing.assert_allclose(got, expected.double().numpy(), rtol=1e-5)
+
+
 # ---- the suite and its record -----------------------------------------------------------------
 
 

@@ -76,12 +76,13 @@ def test_folder_mix_of_good_and_bad_files(tmp_path, capsys):
     table = _read_csv(out / "skipped.csv")
     assert table[0] == ["file", "reason"]
     reasons = dict(table[1:])
-    assert sorted(reasons) == ["d_broken.png", "e_text.jpg", "f_small.png", "g_alpha.png"]
+    assert sorted(reasons) == ["d_broken.png", "e_text.jpg", "f_small.png", "g_alpha.png", "notes.txt", "sub"]
     assert reasons == dict(skipped)
     assert "cannot be read" in reasons["d_broken.png"] and "cannot be read" in reasons["e_text.jpg"]
     assert "300x100" in reasons["f_small.png"] and "alpha channel" in reasons["g_alpha.png"]
+    assert "not an image file name (suffix '.txt'" in reasons["notes.txt"] and "a directory" in reasons["sub"]
     err = capsys.readouterr().err
-    assert f"skipping {src / 'g_alpha.png'}: " in err and err.count("warning:") == 4
+    assert f"skipping {src / 'g_alpha.png'}: " in err and err.count("warning:") == 6
     assert (out / "references").is_dir() and not any((out / "references").iterdir())
 
 
@@ -93,12 +94,44 @@ def test_folder_alpha_flatten_and_max_images_counts_usable(tmp_path):
 
     rows, skipped = fetch_dataset(_cfg("folder", path=str(src), max_images=4, alpha="flatten"), tmp_path / "o", mirror=None)
     assert [r.name for r in rows] == ["a_good", "b_photo", "c_gray", "g_alpha"]
-    assert [f for f, _ in skipped] == ["d_broken.png", "e_text.jpg", "f_small.png"]
+    assert [f for f, _ in skipped] == ["notes.txt", "sub", "d_broken.png", "e_text.jpg", "f_small.png"]
 
     rows, _ = fetch_dataset(_cfg("folder", path=str(src), images=("c_gray", "a_good")), tmp_path / "o", mirror=None)
     assert [r.name for r in rows] == ["a_good", "c_gray"]
     with pytest.raises(ConfigError, match=r"unknown image\(s\) \['zzz'\]"):
         fetch_dataset(_cfg("folder", path=str(src), images=("zzz",)), tmp_path / "o", mirror=None)
+
+
+def test_folder_lists_every_unused_entry_and_scores_duplicates_once(tmp_path, capsys):
+    """Dangling symlinks, directories named like images, other files and identical pixels (a
+    symlink to an image, a lossless copy in another format) are all skipped with their reason,
+    printed and in skipped.csv; of identical images the first in name order is kept."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(_rgb(seed=1)).save(src / "a.png")
+    Image.fromarray(_rgb(seed=2)).save(src / "b.png")
+    (src / "c_link.png").symlink_to(src / "a.png")  # the same image again
+    Image.fromarray(_rgb(seed=2)).save(src / "d_copy.bmp")  # b's pixels, another format
+    (src / "e_dangling.png").symlink_to(tmp_path / "gone.png")
+    (src / "f_dir.jpg").mkdir()
+    (src / "g_link_to_dir.png").symlink_to(src / "f_dir.jpg")
+    (src / "h.txt").write_text("x")
+    out = tmp_path / "o"
+    rows, skipped = fetch_dataset(_cfg("folder", path=str(src)), out, mirror=None)
+    assert [r.name for r in rows] == ["a", "b"]
+    reasons = dict(skipped)
+    assert sorted(reasons) == ["c_link.png", "d_copy.bmp", "e_dangling.png", "f_dir.jpg", "g_link_to_dir.png", "h.txt"]
+    assert reasons["c_link.png"].startswith("duplicate: the same pixels as a.png") and "b.png" in reasons["d_copy.bmp"]
+    assert reasons["e_dangling.png"] == f"a symlink to {tmp_path / 'gone.png'}, which does not exist"
+    assert "a directory" in reasons["f_dir.jpg"] and "a directory" in reasons["g_link_to_dir.png"]
+    assert dict(_read_csv(out / "skipped.csv")[1:]) == reasons
+    err = capsys.readouterr().err
+    assert all(f"skipping {src / name}: {why}" in err for name, why in reasons.items())
+
+    rows, skipped = fetch_dataset(_cfg("folder", path=str(src), images=("b",)), out, mirror=None)
+    assert [r.name for r in rows] == ["b"] and dict(skipped)["a.png"] == "not in datasets.t.images"
+    rows, skipped = fetch_dataset(_cfg("folder", path=str(src), max_images=1), out, mirror=None)
+    assert dict(skipped)["b.png"] == "beyond datasets.t.max_images (1)"
 
 
 def test_folder_errors(tmp_path):

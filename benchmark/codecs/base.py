@@ -94,6 +94,14 @@ class Codec(abc.ABC):
     choices: ClassVar[Dict[str, tuple]] = {}  # option -> allowed values, checked at construction
     in_process: ClassVar[bool] = False
     limits: DecodeConfig = DecodeConfig()  # what decode accepts from a header; the stage sets params.yaml's ``decode``
+    # Bytes per pixel that a worker process needs above its baseline to code one image at one
+    # rate point and score it: the evaluate stage's memory estimate
+    # (``benchmark.evaluation.image_memory_estimate``). The classical codecs' values are the
+    # growth of a worker's peak RSS over encode + decode of a 4 MP photograph at their highest
+    # default rate point, plus 20 for the original and the decoded copy; the metrics' own need is
+    # ``benchmark.evaluation.DISTORTION_BYTES_PER_PIXEL``, added to it. The default is what a small
+    # learned model needs (the hyperprior: 6.6 GB at 24 MP, metrics included: an overestimate).
+    memory_per_pixel: ClassVar[float] = 300.0
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)

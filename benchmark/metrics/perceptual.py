@@ -43,6 +43,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 DISTS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 DISTS_CHANNELS = (3, 64, 128, 256, 512, 512)
 HAARPSI_MIN_SIDE = 16  # 2 ** (scales + 1) with piq's 3 scales
+BATCH_PIXELS = 1 << 22  # at most this many pixels per image times images per call (HaarPSI), or one image
 
 
 class WeightsLoadError(BenchmarkError, RuntimeError):
@@ -215,7 +216,8 @@ def haarpsi(ref: Array, rec: Array, batch_size: int = 8, device: Optional[Union[
 
     Args:
         ref, rec: (N, 3, H, W) in [0, 255] (uint8 or float), sides >= 16 px; ``ref`` may have N = 1.
-        batch_size: pairs per call. device: where to compute (default CPU).
+        batch_size: pairs per call, fewer for large images (at most ``BATCH_PIXELS`` pixels per
+            call, or one pair: piq holds several float32 copies of each image). device: where to compute (default CPU).
 
     Returns:
         float64 array (N,) in [0, 1], higher is better; 1 for identical images.
@@ -230,6 +232,7 @@ def haarpsi(ref: Array, rec: Array, batch_size: int = 8, device: Optional[Union[
     if min(a.shape[-2:]) < HAARPSI_MIN_SIDE:
         raise ValueError(f"HaarPSI needs at least {HAARPSI_MIN_SIDE} px a side, got {tuple(a.shape[-2:])}")
     out = []
+    batch_size = max(1, min(batch_size, BATCH_PIXELS // (a.shape[-2] * a.shape[-1])))
     for i in range(0, a.shape[0], batch_size):
         x = b[i : i + batch_size].to(device or "cpu", torch.float32)
         y = a[i : i + batch_size].to(device or "cpu", torch.float32)
