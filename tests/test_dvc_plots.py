@@ -8,13 +8,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
-DVC = shutil.which("dvc")
+DVC = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")  # the venv's, as CI runs pytest without it on PATH
 pytestmark = pytest.mark.skipif(DVC is None or not (ROOT / ".dvc").is_dir(), reason="dvc or the .dvc directory is missing")
 
 
