@@ -656,8 +656,9 @@ def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
     suite = PerceptualSuite(cfg.metrics, mirror=cfg.mirror(args.mirror), set_level=args.set_out is not None)
     for line in missing_summary(suite.status_record()):
         print(f"warning: perceptual metric missing, left out: {line}", file=sys.stderr)
-    limits = None
-    if not codec.in_process:
+    on_ray = (args.executor or cfg.evaluate.executor) == "ray"
+    limits = None  # the local workers' memory plan and limits; a Ray cluster schedules its own tasks
+    if not codec.in_process and not on_ray:
         limits, lines = plan_limits(
             codec, manifest, workers or os.cpu_count() or 1, len(codec_cfg.rate_points),
             memory_gb=cfg.evaluate.image_memory_gb, timeout_s=cfg.evaluate.image_timeout_s,
@@ -666,12 +667,10 @@ def run(args: argparse.Namespace, cfg: Config, codec: Codec) -> int:
         for line in lines:
             print(line, file=sys.stderr)
     t0 = time.perf_counter()
-    on_ray = (args.executor or cfg.evaluate.executor) == "ray"
     with RayCluster(cfg.ray) if on_ray else contextlib.nullcontext() as cluster:
         df = evaluate(
             args.codec, codec, codec_cfg.rate_points, manifest, args.data, args.dataset, codec_cfg.hash,
-            workers=workers, perception=suite, params_files=cfg.files, cluster=cluster,
-            limits=None if on_ray else limits,
+            workers=workers, perception=suite, params_files=cfg.files, cluster=cluster, limits=limits,
         )
     if args.set_out is not None:
         write_csv_atomic(set_metrics_table(suite, args.dataset, args.codec, type(codec).rate_param), args.set_out)

@@ -53,3 +53,12 @@ def params_file(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="module")
+def base():
+    """The project's params.yaml as a plain mapping (``benchmark.config.read_params``), to mutate
+    with ``helpers.build_with``."""
+    from benchmark.config import read_params
+
+    return read_params(Path(__file__).resolve().parents[1] / "params.yaml")

@@ -48,3 +48,14 @@ def decode_in_another_process(model: str, checkpoints: str, data: bytes, tmp_pat
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
+
+
+def build_with(params, mutate):
+    """``build_config`` of a deep copy of ``params`` after ``mutate(copy)`` (source "p.yaml")."""
+    import copy
+
+    from benchmark.config import build_config
+
+    p = copy.deepcopy(params)
+    mutate(p)
+    return build_config(p, source="p.yaml")

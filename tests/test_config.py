@@ -1,7 +1,6 @@
 """params.yaml loading: one typed Config, the values DVC sees, run overlays, and clear errors
 naming the file, the key, the valid names and the closest one."""
 
-import copy
 import dataclasses
 from pathlib import Path
 
@@ -10,21 +9,12 @@ import pytest
 import benchmark.codecs.classical  # noqa: F401  (registers the classical codecs)
 import benchmark.codecs.learned  # noqa: F401  (registers the learned codec)
 from benchmark.codecs.base import build_codec
-from benchmark.config import RUN_KEYS, ConfigError, build_config, load_config, read_params
+from benchmark.config import RUN_KEYS, ConfigError, load_config, read_params
+
+from helpers import build_with
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [ROOT / "params.yaml"] + sorted((ROOT / "runs").glob("*/params.yaml"))
-
-
-@pytest.fixture(scope="module")
-def base():
-    return read_params(ROOT / "params.yaml")
-
-
-def _build(params, mutate):
-    p = copy.deepcopy(params)
-    mutate(p)
-    return build_config(p, source="p.yaml")
 
 
 @pytest.mark.parametrize("path", RUNS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -102,21 +92,21 @@ def test_unquoted_chroma_notation_stays_a_string(tmp_path, base):
 )
 def test_errors_name_the_key(base, mutate, match):
     with pytest.raises(ConfigError, match=match) as e:
-        _build(base, mutate)
+        build_with(base, mutate)
     assert str(e.value).startswith("p.yaml: ")
 
 
 def test_learned_rate_points_have_one_source(base):
     """A learned codec's rate points are train.qualities; a subset may be named, anything else is refused."""
-    cfg = _build(base, lambda p: None)
+    cfg = build_with(base, lambda p: None)
     assert cfg.codec("dvae").rate_points == tuple(base["train"]["qualities"])
-    sub = _build(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 6]))
+    sub = build_with(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 6]))
     assert sub.codec("dvae").rate_points == (2, 6)
     with pytest.raises(ConfigError, match=r"codecs\.dvae\.rate_points \[2, 7\]: \[7\] not in train\.qualities \[2, 4, 6\]"):
-        _build(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 7]))
+        build_with(base, lambda p: p["codecs"]["dvae"].update(rate_points=[2, 7]))
     with pytest.raises(ConfigError, match=r"evaluate\.learned is named like its model.*evaluate\.variants"):
-        _build(base, lambda p: p["codecs"]["dvae"]["options"].update(model="qres-vae"))
-    variant = _build(base, lambda p: (p["codecs"].update({"dvae-cuda": {"codec": "learned", "options": {"model": "dvae"}}}),
+        build_with(base, lambda p: p["codecs"]["dvae"]["options"].update(model="qres-vae"))
+    variant = build_with(base, lambda p: (p["codecs"].update({"dvae-cuda": {"codec": "learned", "options": {"model": "dvae"}}}),
                                       p["evaluate"].update(variants=["dvae-cuda"])))
     assert variant.codec("dvae-cuda").rate_points == tuple(base["train"]["qualities"])
     assert [c for c in variant.evaluated_codecs() if c not in variant.evaluate.progressive][-1] == "dvae-cuda"
@@ -129,12 +119,12 @@ def test_progressive_codecs(base):
     assert "evaluate.progressive" in RUN_KEYS
     import benchmark.codecs.sic  # noqa: F401  (registers sic)
 
-    cfg = _build(base, lambda p: p["evaluate"].update(progressive=["sic"]))
+    cfg = build_with(base, lambda p: p["evaluate"].update(progressive=["sic"]))
     assert cfg.evaluate.progressive == ("sic",) and cfg.evaluated_codecs()[-1] == "sic"
     assert cfg.codec("sic").rate_points == tuple(range(1, 17))
     c = cfg.codec("sic")
     assert build_codec(c.codec, c.options, checkpoints="models/quick/{model}/model.pt").progressive
-    assert _build(base, lambda p: (p["evaluate"].pop("progressive"), p["train"].pop("progressive"))).evaluate.progressive == ()
+    assert build_with(base, lambda p: (p["evaluate"].pop("progressive"), p["train"].pop("progressive"))).evaluate.progressive == ()
     for mutate, match in (
         (lambda p: p["evaluate"].update(progressive=["sik"]), r"evaluate\.progressive.*'sik'.*sic"),
         (lambda p: p["codecs"]["sic"].update(rate_points=[0, 4]), r"codecs\.sic\.rate_points \[0, 4\]: \[0\] are not levels"),
@@ -144,13 +134,13 @@ def test_progressive_codecs(base):
         (lambda p: p["evaluate"].update(learned=["dvae", "sic"]), r"'sic' is listed twice, under evaluate\.learned and evaluate\.progressive"),
     ):
         with pytest.raises(ConfigError, match=match):
-            _build(base, lambda p, m=mutate: (p["evaluate"].update(progressive=["sic"]), m(p)))
+            build_with(base, lambda p, m=mutate: (p["evaluate"].update(progressive=["sic"]), m(p)))
 
 
 def test_defaults_live_in_the_dataclasses(base):
-    cfg = _build(base, lambda p: p.pop("samples"))
+    cfg = build_with(base, lambda p: p.pop("samples"))
     assert cfg.samples.n == 16 and cfg.samples.size == 64
-    quick = _build(base, lambda p: None).budget()
+    quick = build_with(base, lambda p: None).budget()
     assert quick.models["dvae"].settings.log_every == 25  # not in params.yaml: the TrainSettings default
     assert dataclasses.replace(quick.defaults) == quick.defaults  # frozen, comparable
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -158,7 +148,7 @@ def test_defaults_live_in_the_dataclasses(base):
 
 
 def test_budget_override_is_per_model(base):
-    cfg = _build(base, lambda p: p["train"]["budgets"]["cpu"]["models"]["bmshj2018-hyperprior"].update(steps=8000))
+    cfg = build_with(base, lambda p: p["train"]["budgets"]["cpu"]["models"]["bmshj2018-hyperprior"].update(steps=8000))
     cpu = cfg.train.budgets["cpu"]
     assert cpu.models["bmshj2018-hyperprior"].settings.steps == 8000
     assert cpu.models["dvae"].settings.steps == cpu.defaults.steps != 8000
@@ -189,6 +179,6 @@ def test_unreadable_params(tmp_path):
 
 
 def test_lookup_names_the_closest(base):
-    cfg = _build(base, lambda p: None)
+    cfg = build_with(base, lambda p: None)
     with pytest.raises(ConfigError, match=r"codecs: unknown codec 'jepg'.*did you mean 'jpeg'"):
         cfg.codec("jepg")

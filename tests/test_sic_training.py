@@ -6,7 +6,6 @@ interrupted and resumed run, the GAN fine-tune, an official-format file, and the
 A tiny SIC (dim 32, 4 heads: 0.36M parameters) on 64x64 crops; every test runs on one thread in
 seconds."""
 
-import copy
 import math
 import warnings
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.config import ConfigError, ProgressiveSettings, TrainSettings, build_config, parse_options, read_params
+from benchmark.config import ConfigError, ProgressiveSettings, TrainSettings, parse_options
 from benchmark.data.download import sha256_file
 from benchmark.models import sic
 from benchmark.models.checkpoint import load_model, read_checkpoint
@@ -40,6 +39,8 @@ from benchmark.training.sic import (
     train_progressive,
     warmup_loss,
 )
+
+from helpers import build_with
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"dim": 32, "heads": 4}
@@ -398,17 +399,6 @@ def test_official_checkpoint_errors(official_arch, tmp_path, params_file, capsys
 # ---- configuration ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def base():
-    return read_params(ROOT / "params.yaml")
-
-
-def _build(params, mutate):
-    p = copy.deepcopy(params)
-    mutate(p)
-    return build_config(p, source="p.yaml")
-
-
 @pytest.mark.parametrize(
     "mutate,match",
     [
@@ -435,21 +425,21 @@ def _build(params, mutate):
 )
 def test_progressive_config_errors_name_the_key(base, mutate, match):
     with pytest.raises(ConfigError, match=match) as e:
-        _build(base, mutate)
+        build_with(base, mutate)
     assert str(e.value).startswith("p.yaml: ")
 
 
 def test_committed_budgets_and_the_architecture_check(base, params_file, capsys):
-    cfg = _build(base, lambda p: p["train"].update(progressive=["sic"]))
+    cfg = build_with(base, lambda p: p["train"].update(progressive=["sic"]))
     quick = ProgressiveTrainConfig.from_params(cfg, "sic")
     assert quick.size == {"dim": 96, "heads": 4} and quick.perceptual.label == STAND_IN_LABEL and quick.schedule.gan_steps == 0
-    cpu = ProgressiveTrainConfig.from_params(_build(base, lambda p: p["train"].update(progressive=["sic"], budget="cpu")), "sic")
+    cpu = ProgressiveTrainConfig.from_params(build_with(base, lambda p: p["train"].update(progressive=["sic"], budget="cpu")), "sic")
     assert cpu.schedule.gan_steps == 0 and cpu.steps == cpu.schedule.warmup_steps + cpu.settings.steps
-    paper = _build(base, lambda p: p["train"].update(progressive=["sic"], budget="paper")).budget().models["sic"]
+    paper = build_with(base, lambda p: p["train"].update(progressive=["sic"], budget="paper")).budget().models["sic"]
     assert paper.size == "paper" and paper.progressive.perceptual == "lpips" and paper.progressive.gan_steps > 0
-    assert cfg.train.progressive == ("sic",) and _build(base, lambda p: p["train"].pop("progressive")).train.progressive == ()
+    assert cfg.train.progressive == ("sic",) and build_with(base, lambda p: p["train"].pop("progressive")).train.progressive == ()
     # a non-progressive architecture under train.progressive, a progressive one with --quality
-    bad = _build(base, lambda p: (p["models"].update(hp={"arch": "bmshj2018-hyperprior"}), p["train"].update(progressive=["hp"]),
+    bad = build_with(base, lambda p: (p["models"].update(hp={"arch": "bmshj2018-hyperprior"}), p["train"].update(progressive=["hp"]),
                                   p["train"]["budgets"]["quick"]["models"].update(hp={"size": {"N": 8, "M": 8}})))
     with pytest.raises(ConfigError, match=r"train\.progressive: model 'hp' is architecture 'bmshj2018-hyperprior', which is not progressive"):
         ProgressiveTrainConfig.from_params(bad, "hp")

@@ -135,13 +135,21 @@ def codec_origin(cfg: Config, codec: str, *, count_parameters: bool = True) -> O
     if entry is None:
         return Origin(f"trained here (`{t.budget}` budget), {lam}", family=model.architecture, learned=True,
                       group=f"Ours: trained here ({t.budget} budget)", detail=detail)
-    s = entry.settings
+    steps = f"{entry.settings.steps} steps"
+    return _trained_here(cfg, model, entry, f"{steps} per rate point", lam, steps, detail)
+
+
+def _trained_here(cfg: Config, model, entry, steps: str, tail: str, group: str, detail: str) -> Origin:
+    """The origin of a model trained by this project's model stage with its budget ``entry``:
+    ``steps`` (how many, of what), the training data, batch, crops, lr and size, then ``tail``;
+    legend group "Ours: trained here (<budget> budget, ``group``)"."""
+    t, s = cfg.train, entry.settings
     return Origin(
-        f"trained here (`{t.budget}` budget): {s.steps} steps per rate point, batch {s.batch_size} of "
-        f"{s.patch_size} px crops of `{t.data}`, lr {s.lr:g}, {_size(entry.size)}, {lam}",
+        f"trained here (`{t.budget}` budget): {steps}, batch {s.batch_size} of {s.patch_size} px crops of "
+        f"`{t.data}`, lr {s.lr:g}, {_size(entry.size)}, {tail}",
         family=model.architecture,
         learned=True,
-        group=f"Ours: trained here ({t.budget} budget, {s.steps} steps)",
+        group=f"Ours: trained here ({t.budget} budget, {group})",
         detail=detail,
     )
 
@@ -170,14 +178,8 @@ def _progressive_origin(cfg: Config, codec: str, count_parameters: bool) -> Orig
         group = "Ours: published weights" if model.source != "train" else f"Ours: trained here ({cfg.train.budget} budget)"
         return Origin(f"{model.architecture}, {levels} ({model.source})", family=model.architecture, learned=True,
                       group=group, detail=detail)
-    p, s = entry.progressive, entry.settings
+    p = entry.progressive
     perceptual = "MS-SSIM stand-in for LPIPS" if p.perceptual == "ms-ssim" else p.perceptual
-    steps = f"{p.warmup_steps} warm-up + {s.steps} progressive steps"
-    return Origin(
-        f"trained here (`{cfg.train.budget}` budget): {steps}, batch {s.batch_size} of {s.patch_size} px crops of "
-        f"`{cfg.train.data}`, lr {s.lr:g}, {_size(entry.size)}, M = {p.num_samples}, perceptual term {perceptual}; {levels}",
-        family=model.architecture,
-        learned=True,
-        group=f"Ours: trained here ({cfg.train.budget} budget, {steps}, {perceptual})",
-        detail=detail,
-    )
+    steps = f"{p.warmup_steps} warm-up + {entry.settings.steps} progressive steps"
+    return _trained_here(cfg, model, entry, steps, f"M = {p.num_samples}, perceptual term {perceptual}; {levels}",
+                         f"{steps}, {perceptual}", detail)
