@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence
 
-CORE_PACKAGES = ("compression-benchmark", "numpy", "pillow", "torch", "pytorch-msssim")
+CORE_PACKAGES = ("compression-benchmark", "numpy", "pillow", "torch", "pytorch-msssim", "scipy")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
