@@ -207,14 +207,18 @@ def test_stalled_body_times_out_and_leaves_nothing(server, tmp_path):
     assert not dest.exists() and _no_temp_files(tmp_path)
 
 
-def test_body_longer_than_announced_fails_the_expected_size(server, tmp_path):
-    """A body longer than its Content-Length is cut there by the HTTP client; with the expected
-    size known the download fails naming both sizes and keeps nothing."""
+def test_body_longer_than_announced_fails_and_keeps_nothing(server, tmp_path):
+    """A body longer than its Content-Length (http.client alone would cut it there and report
+    success): a DownloadError naming the announced length, with or without an expected size,
+    nothing at dest and no temp file; not retried."""
     server.handlers["/long"] = lambda h, n: _reply(h, 200, BIG + b"trailing garbage", length=len(BIG) - 10)
     dest = tmp_path / "long.bin"
-    with pytest.raises(DownloadError, match=rf"the body ended after {len(BIG) - 10} of the {len(BIG)} bytes expected"):
-        fetch_url(server.url + "/long", dest, size=len(BIG), retries=1, backoff=0.01)
-    assert not dest.exists() and _no_temp_files(tmp_path)
+    for size in (None, len(BIG)):
+        hits = len(server.hits)
+        with pytest.raises(DownloadError, match=rf"more than the {len(BIG) - 10} bytes its Content-Length announced"):
+            fetch_url(server.url + "/long", dest, size=size, retries=2, backoff=0.01)
+        assert not dest.exists() and _no_temp_files(tmp_path)
+        assert len(server.hits) == hits + 1
     server.routes["/big"] = [(200, BIG + b"x")]
     with pytest.raises(DownloadError, match=rf"sent {len(BIG) + 1} bytes, {len(BIG)} were expected"):
         fetch_url(server.url + "/big", dest, size=len(BIG), backoff=0.01)
@@ -229,3 +233,15 @@ def test_mirror_file_of_the_wrong_size_is_refused(tmp_path):
     with pytest.raises(DownloadError, match="has 100 bytes, 102400 were expected"):
         fetch_url(url, tmp_path / "out" / "data.bin", mirror=tmp_path / "mirror", size=len(BIG))
     assert not (tmp_path / "out" / "data.bin").exists()
+
+
+def test_exact_body_from_a_server_that_keeps_the_connection_open(server, tmp_path, monkeypatch):
+    """All announced bytes, then the connection stays open: complete once no byte more has come
+    within the grace period (not a stall, not an overrun)."""
+    from benchmark.data import download
+
+    monkeypatch.setattr(download, "OVERRUN_GRACE_S", 0.2)
+    server.handlers["/open"] = lambda h, n: _reply(h, 200, BIG, stall=1.5)
+    dest = tmp_path / "open.bin"
+    fetch_url(server.url + "/open", dest, retries=0, timeout=5.0)
+    assert dest.read_bytes() == BIG and _no_temp_files(tmp_path)

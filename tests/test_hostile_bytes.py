@@ -63,15 +63,15 @@ def test_classical_fuzz_gives_image_or_decode_error(name, image):
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    """A random-weight hyperprior checkpoint (entropy tables computed): real strings. (dvae's
-    coder refuses random weights at encode; benchmarks/fuzz_decoders.py fuzzes trained ones.)"""
+    """Random-weight hyperprior and dvae checkpoints (entropy tables, coding prior computed): real
+    strings. (dvae's random-weight latent is constant, which its coder panicked on before.)"""
     import torch
 
     from benchmark.models.checkpoint import finalize_for_coding, save_checkpoint
     from benchmark.models.specs import build_model
 
     root = tmp_path_factory.mktemp("hostile")
-    for arch, size in (("bmshj2018-hyperprior", {"N": 16, "M": 16}),):
+    for arch, size in (("bmshj2018-hyperprior", {"N": 16, "M": 16}), ("dvae", {"N": 16, "M": 16})):
         torch.manual_seed(0)
         model = finalize_for_coding(build_model(arch, size))
         save_checkpoint(root / arch / "q3.pt", {"arch": arch, "size": size, "rate_point": "q3", "state_dict": model.state_dict(),
@@ -79,7 +79,7 @@ def tiny_models(tmp_path_factory):
     return str(root / "{model}" / "q{rate_point}.pt")
 
 
-@pytest.mark.parametrize("model", ["bmshj2018-hyperprior"])
+@pytest.mark.parametrize("model", ["bmshj2018-hyperprior", "dvae"])
 def test_learned_fuzz_and_extreme_header_fields(model, image, tiny_models):
     """The learned container: random corruptions and its header fields set to 0, 1, 2**16-1,
     2**32-1, and the issue's header (65535 x 65535 with the latent that fits it: a SIGSEGV in the
@@ -118,6 +118,35 @@ def test_learned_header_limits_name_the_field(image, tiny_models):
     assert e.value.codec == "learned" and isinstance(e.value.__cause__, Exception)
     again = pickle.loads(pickle.dumps(e.value))  # crosses worker processes intact
     assert (again.codec, again.reason, str(again)) == (e.value.codec, e.value.reason, str(e.value))
+
+
+def test_dvae_symbol_range_and_coder_panics_are_decode_errors(image, tiny_models, monkeypatch):
+    """dvae's [lo, hi] symbol range with lo == hi (constriction panics on it, a BaseException
+    that ``except Exception`` does not catch) is refused by name, and any panic of a Rust coder
+    during decode comes out as the codec's DecodeError; a constant latent encodes (it panicked)."""
+    import struct
+
+    codec = build_codec("learned", {"model": "dvae"}, checkpoints=tiny_models)
+    data = codec.encode(image, 3)
+    c = unpack(data)
+    lo, hi = struct.unpack("<ii", c.strings[0][0])
+    assert hi == lo + 1  # random weights: a constant latent, coded over [z, z + 1]
+    assert codec.decode(data).shape == image.shape
+    same = pack(dataclasses.replace(c, strings=[[struct.pack("<ii", lo, lo)], *[list(g) for g in c.strings[1:]]]))
+    with pytest.raises(DecodeError, match=rf"bad symbol range {lo}..{lo}"):
+        codec.decode(same)
+
+    class Panic(BaseException):  # what pyo3's PanicException derives from
+        pass
+
+    model, _ = codec.load(3)
+
+    def panic(*args, **kwargs):
+        raise Panic("assertion failed")
+
+    monkeypatch.setattr(model, "decompress", panic)
+    with pytest.raises(DecodeError, match="decompress failed: Panic: assertion failed"):
+        codec.decode(data)
 
 
 def test_pillow_header_size_is_checked_before_decoding(image):

@@ -408,7 +408,10 @@ class LearnedCodec(Codec):
                 else:
                     x_hat = model.decompress(strings, torch.Size(c.shape))["x_hat"]
             return self._to_image(x_hat, c.height, c.width, self._padding(meta))
-        except Exception as e:  # noqa: BLE001 - the models and coders raise many types on corrupt strings
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - the models and coders raise many types on corrupt strings,
+            # and a Rust coder's panic (pyo3's PanicException) derives from BaseException only
             raise DecodeError(self.name, f"decompress failed: {type(e).__name__}: {e}") from e
 
     def check_header(self, c: Container, model) -> None:

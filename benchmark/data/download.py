@@ -7,6 +7,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -98,10 +99,31 @@ def _attempt(url: str, tmp: str, have: int, resumable: bool, timeout: float) -> 
         if total is None and body is not None:
             total = start + body
         resumable = resumable or resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        # Read to the end of the connection, not only the announced length (urllib asks the
+        # server to close it after the reply), so that a body longer than its Content-Length is
+        # seen rather than silently cut there by http.client.
+        if body is not None and not resp.chunked:
+            resp.length = None
+        received = 0
         try:
             with open(tmp, "ab" if have else "wb") as f:
                 f.truncate(have)
-                for chunk in iter(lambda: resp.read1(1 << 20), b""):  # what has arrived: a stall keeps it
+                while True:
+                    if body is not None and received >= body:
+                        _shorten_timeout(resp, OVERRUN_GRACE_S)  # a server that keeps the connection open
+                    try:
+                        chunk = resp.read1(1 << 20)  # what has arrived: a stall keeps it
+                    except (TimeoutError, socket.timeout):
+                        if body is not None and received >= body:
+                            break  # all announced bytes are here and no more came
+                        raise
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if body is not None and received > body:
+                        raise DownloadError(
+                            f"{url}: the server sent more than the {body} bytes its Content-Length announced"
+                        )
                     f.write(chunk)
                 have = f.tell()
         except (OSError, http.client.HTTPException) as e:  # a stalled (timeout) or reset body
@@ -111,6 +133,16 @@ def _attempt(url: str, tmp: str, have: int, resumable: bool, timeout: float) -> 
     if total is not None and have < total:
         raise _ShortBody(f"the connection ended after {have} of the {total} bytes announced", have, resumable)
     return have, total, resumable
+
+
+OVERRUN_GRACE_S = 2.0  # after the announced bytes, how long to wait for the server to close
+
+
+def _shorten_timeout(resp, seconds: float) -> None:
+    """Lower the read timeout of ``resp``'s socket to ``seconds`` (where it can be reached)."""
+    sock = getattr(getattr(resp.fp, "raw", None), "_sock", None)
+    if sock is not None and (sock.gettimeout() is None or sock.gettimeout() > seconds):
+        sock.settimeout(seconds)
 
 
 def _download(url: str, tmp: str, retries: int, timeout: float, backoff: float, size: Optional[int] = None) -> None:
@@ -164,7 +196,8 @@ def fetch_url(
     ``size`` (bytes), where given: a body cut short (the connection closed, or stalled past
     ``timeout``) is retried, resumed with an HTTP ``Range`` request where the server accepts
     ranges (``Accept-Ranges: bytes``), and never kept. A body longer than its
-    ``Content-Length`` is cut there by the HTTP client; only ``size`` or ``verify`` can tell.
+    ``Content-Length`` (more bytes before the server closes the connection, as urllib asks it
+    to; a server that keeps it open is given ``OVERRUN_GRACE_S``) is an error, not retried.
     A mirror file must have ``size`` bytes too. The bytes go to a unique temp file beside ``dest``;
     ``verify(temp_path)`` (if given) raises ``ValueError`` with a reason to reject them. Only a
     verified file is moved to ``dest`` (``os.replace``); ``dest.parent`` is created.

@@ -109,8 +109,9 @@ class DiscretizedVAE(_ZeroAux, CompressionModel):
 
     Coding (``compress``/``decompress``, batch of 1 image): the integer latents are coded with
     constriction's ``QuantizedGaussian`` over [min z, max z] (both stored in the first string
-    group, 8 bytes) with the per-channel μ, σ of ``update`` (float64 buffers stored in the state
-    dict, never recomputed when loading), so the decoder uses exactly the encoder's model.
+    group, 8 bytes; [z, z + 1] for a constant latent, as the coder needs two symbols at least)
+    with the per-channel μ, σ of ``update`` (float64 buffers stored in the state dict, never
+    recomputed when loading), so the decoder uses exactly the encoder's model.
     """
 
     def __init__(self, N: int = 128, M: int = 192) -> None:
@@ -175,6 +176,7 @@ class DiscretizedVAE(_ZeroAux, CompressionModel):
         shape = tuple(z.shape[1:])
         symbols = z.to(torch.int64).flatten().cpu().numpy()
         lo, hi = int(symbols.min()), int(symbols.max())
+        hi = max(hi, lo + 1)  # a constant latent (a flat image, untrained weights): constriction needs lo < hi
         if not (-(2**31) <= lo and hi < 2**31):
             raise ValueError(f"DiscretizedVAE: latent values out of the int32 range ({lo}..{hi})")
         mean, scale = self._coding_params(shape)
@@ -192,7 +194,7 @@ class DiscretizedVAE(_ZeroAux, CompressionModel):
         if len(header) != 8 or len(data) % 4:
             raise ValueError(f"DiscretizedVAE: bad string lengths ({len(header)} header bytes, {len(data)} data bytes)")
         lo, hi = struct.unpack("<ii", header)
-        if lo > hi:
+        if lo >= hi:  # the encoder writes lo < hi; constriction would panic (not raise) on lo == hi
             raise ValueError(f"DiscretizedVAE: bad symbol range {lo}..{hi}")
         mean, scale = self._coding_params(shape)
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
