@@ -17,7 +17,9 @@ from benchmark.check import compare
 from benchmark.codecs.base import Codec
 from benchmark.config import CheckConfig
 from benchmark.data.sources.common import store_image
-from benchmark.evaluation import ImageLimits, _in_order, evaluate, image_memory_estimate, plan_limits
+from benchmark.evaluation import (
+    DISTORTION_BYTES_PER_PIXEL, ImageLimits, _in_order, evaluate, image_memory_estimate, plan_limits,
+)
 from benchmark.results import read_results, write_csv_atomic
 
 
@@ -127,15 +129,15 @@ def test_plan_limits_prints_the_estimate_and_what_fits(three_images):
     _, manifest = three_images
     codec = Raw()
     per = image_memory_estimate(codec, 176, 192)
-    assert per == pytest.approx(0.6e9 + (10.0 + 230.0) * 176 * 192)
+    assert per == pytest.approx(0.6e9 + (10.0 + DISTORTION_BYTES_PER_PIXEL) * 176 * 192)
     limits, lines = plan_limits(codec, manifest, 4, 2, memory_gb=None, timeout_s=60, available=int(100e9), keep=False)
-    assert len(lines) == 1 and "needs about 0.61 GB in a worker (10 + 230 bytes/px + 0.60 GB); 4 worker(s) at once: 2.43 GB" in lines[0]
+    assert len(lines) == 1 and "needs about 0.60 GB in a worker (10 + 50 bytes/px + 0.60 GB); 4 worker(s) at once: 2.41 GB" in lines[0]
     assert limits.budget_bytes == pytest.approx(90e9) and limits.memory_bytes == int(101e9) and limits.timeout_s == 60
     limits, lines = plan_limits(codec, manifest, 4, 2, memory_gb=2.5, timeout_s=60, available=int(1.5e9), keep=False)
     assert limits.memory_bytes == int(2.5e9)
     assert "does not fit; images of this size run 2 at a time" in lines[1]
     _, lines = plan_limits(codec, manifest, 4, 2, memory_gb=None, timeout_s=60, available=int(0.5e9), keep=True)
-    assert lines[1].startswith("WARNING: image a_good alone needs about 0.61 GB, more than the 0.44 GB available")
+    assert lines[1].startswith("WARNING: image a_good alone needs about 0.60 GB, more than the 0.44 GB available")
     limits, lines = plan_limits(codec, manifest, 2, 2, memory_gb=None, timeout_s=60, available=None, keep=False)
     assert limits.budget_bytes is None and limits.memory_bytes is None and "available memory unknown" in lines[0]
 
