@@ -38,13 +38,14 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -102,11 +103,14 @@ def code_image(
     expected_sha: str,
     rate_points: Sequence[float],
     on_rate_point: Optional[Callable[[float], None]] = None,
-    keep: bool = False,
+    keep: Union[bool, str] = False,
 ) -> Tuple[List[Dict[str, Any]], List[Any]]:
     """Encode/decode one image at every rate point: one row per rate point (size, bytes, bpp,
     the distortion metrics, seconds, checks) and, with ``keep``, the decoded images (uint8
-    (H, W, 3), one per rate point, in order; else []) for the perceptual metrics.
+    (H, W, 3), one per rate point, in order; else []) for the perceptual metrics. ``keep`` a
+    folder (str): each decoded image is written there as a ``.npy`` file as soon as it is
+    decoded and its path is returned instead (``load_kept`` reads it back), so that a worker
+    holds one decoded image at a time and sends back paths, not pixels.
 
     ``encode_s`` is the encoder's own time for the bytes (``Encoded.encode_s``) when the codec
     reports it, else the wall time of ``encode_verbose``; ``decode_s`` the wall time of
@@ -125,9 +129,27 @@ def code_image(
             on_rate_point(rp)
         row, rec = _code_at(codec, image, image_path, rp)
         rows.append(row)
-        if keep:
+        if isinstance(keep, str) and rec is not None:
+            recs.append(_spill(rec, keep))
+        elif keep:
             recs.append(rec)
     return rows, recs
+
+
+def _spill(rec: np.ndarray, folder: str) -> str:
+    """Write ``rec`` to a new ``.npy`` file in ``folder``; returns its path."""
+    fd, path = tempfile.mkstemp(suffix=".npy", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, rec, allow_pickle=False)
+    return path
+
+
+def load_kept(rec: Any) -> Optional[np.ndarray]:
+    """A decoded image as ``code_image`` kept it: the array itself, None (a failed decode), or
+    the path of its spilled ``.npy`` file (read memory-mapped, read-only)."""
+    if isinstance(rec, str):
+        return np.load(rec, mmap_mode="r", allow_pickle=False)
+    return rec
 
 
 def _code_at(codec: Codec, image: np.ndarray, image_path: str, rp: float) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
@@ -327,6 +349,15 @@ def _limited(codec: Codec, jobs: List[tuple], n_workers: int, limits: "ImageLimi
             _stop(pool)
             yield _alone(jobs[done], init, limits, "hung" if isinstance(e, _NoResult) else "died")
             done += 1
+        except Exception as e:  # noqa: BLE001 - e.g. a MemoryError pickling the result in the worker
+            if not _out_of_memory(e):
+                raise
+            _stop(pool)
+            row, _path, rate_points, _keep = jobs[done]
+            reason = f"out of memory ({type(e).__name__}: {e})"
+            print(f"WARNING: image {row.name}: {reason}; its rows are failed", file=sys.stderr)
+            yield row.name, failed_rows(row, rate_points, reason), []
+            done += 1
         finally:
             _stop(pool)
 
@@ -465,11 +496,18 @@ def _score_perception(perception: PerceptualSuite, ref_path: str, rows: List[Dic
     features (images must come in manifest order)."""
     ref = load_rgb8(ref_path)
     decoded = [i for i, rec in enumerate(recs) if rec is not None]  # a failed decode's row keeps NaN
-    rows, recs = [rows[i] for i in decoded], [recs[i] for i in decoded]
+    rows, recs = [rows[i] for i in decoded], [load_kept(recs[i]) for i in decoded]
     scores = perception.score_image(ref, recs)
     for i, r in enumerate(rows):
         r.update({name: float(values[i]) for name, values in scores.items()})
     perception.add_patches(ref, [(r["rate_point"], rec) for r, rec in zip(rows, recs)])
+
+
+def _remove_spilled(recs: Sequence[Any]) -> None:
+    for rec in recs:
+        if isinstance(rec, str):
+            with contextlib.suppress(OSError):
+                os.unlink(rec)
 
 
 def evaluate(
@@ -496,8 +534,9 @@ def evaluate(
     ``TrainingLeakError`` before coding anything if an image is a training image of the model.
 
     ``perception``: if given, the decoded images come back to this process (at most
-    ``2 * workers`` images' worth in flight) and are scored there, image by image in manifest
-    order: the per-image perception columns (NaN for metrics the suite does not compute) and
+    ``2 * workers`` images' worth in flight; from local workers under ``limits`` as the paths
+    of ``.npy`` files in a temporary folder, written as each is decoded, read memory-mapped and
+    deleted once scored) and are scored there, image by image in manifest order: the per-image perception columns (NaN for metrics the suite does not compute) and
     the suite's per-set features (read them with ``set_rows()``). Without it, those columns
     are NaN. ``params_files``: the params files read (for the git revision's dirty flag).
     ``cluster``: code on this Ray cluster instead (``benchmark.executors``: one task per image;
@@ -511,7 +550,13 @@ def evaluate(
     """
     n_workers = workers or os.cpu_count() or 1
     check_training_leak(codec, rate_points, manifest)
-    keep = perception is not None
+    keep: Union[bool, str] = perception is not None
+    spill = None
+    if keep and limits is not None and cluster is None:
+        # Local worker processes send back the paths of their decoded images, not the pixels
+        # (which a worker would otherwise hold all at once and copy to pickle them).
+        spill = tempfile.TemporaryDirectory(prefix="evaluate-decoded-")
+        keep = spill.name
     jobs = [(row, str(data_dir / row.file), list(rate_points), keep) for row in manifest]
     bar = tqdm(total=len(jobs), desc=f"{dataset}/{codec_name}", unit="img", disable=not progress, file=sys.stderr) if tqdm else None
     rate_param = type(codec).rate_param
@@ -522,12 +567,19 @@ def evaluate(
 
     by_image: Dict[str, List[Dict[str, Any]]] = {}
     paths = {row.name: str(data_dir / row.file) for row in manifest}
-    for name, rows, recs in _coded(codec, jobs, n_workers, show, cluster, _devices(codec, perception), limits):
-        if perception is not None and recs:
-            _score_perception(perception, paths[name], rows, recs)
-        by_image[name] = rows
-        if bar:
-            bar.update()
+    try:
+        for name, rows, recs in _coded(codec, jobs, n_workers, show, cluster, _devices(codec, perception), limits):
+            try:
+                if perception is not None and recs:
+                    _score_perception(perception, paths[name], rows, recs)
+            finally:
+                _remove_spilled(recs)
+            by_image[name] = rows
+            if bar:
+                bar.update()
+    finally:
+        if spill is not None:
+            spill.cleanup()
     if bar:
         bar.close()
     return _table(codec_name, codec, manifest, by_image, dataset, params_hash, perception, params_files)

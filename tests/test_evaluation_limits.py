@@ -14,7 +14,7 @@ import pytest
 import scipy.ndimage  # noqa: F401  (imported before the workers fork: MS-SSIM's filter, not timed per image)
 
 from benchmark.check import compare
-from benchmark.codecs.base import Codec
+from benchmark.codecs.base import Codec, Encoded
 from benchmark.config import CheckConfig
 from benchmark.data.sources.common import store_image
 from benchmark.evaluation import (
@@ -147,3 +147,85 @@ def test_failed_rows_have_the_results_columns(three_images):
     limits = ImageLimits(memory_bytes=None, timeout_s=60, budget_bytes=None, per_pixel=10.0)
     df = evaluate("raw", Raw(), [1], manifest[:1], data_dir, "t", "h", workers=1, progress=False, limits=limits)
     assert isinstance(df, pd.DataFrame) and df.decode_check.tolist() == ["n/a"] and math.isinf(df.psnr[0])
+
+
+class _HugeResult(float):
+    """A float whose pickling fails as a result too large for memory would."""
+
+    def __truediv__(self, other):
+        return _HugeResult(float(self) / other)
+
+    def __reduce__(self):
+        raise MemoryError("pickling the result")
+
+
+class RawUnsendable(Raw):
+    """Raw, but the bad image's rows cannot be sent back from the worker (MemoryError while
+    pickling the result, as a 24 MP image's 19 decoded images once did under a 5 GB cap)."""
+
+    def encode_verbose(self, image, rate_point):
+        data = self.encode(image, 1)
+        return Encoded(data, estimated_bits=_HugeResult(8.0 * len(data)) if image[0, 0, 0] == 0 else None)
+
+
+def test_a_result_too_large_to_send_back_is_failed_rows(three_images, capsys):
+    data_dir, manifest = three_images
+    limits = ImageLimits(memory_bytes=None, timeout_s=300, budget_bytes=None, per_pixel=10.0)
+    df = evaluate("raw", RawUnsendable(), [1], manifest, data_dir, "t", "h", workers=2, progress=False, limits=limits)
+    assert list(df.image) == ["a_good", "b_bad", "c_good"]
+    assert list(df.decode_check) == ["n/a", "failed", "n/a"]
+    assert df.attrs["failures"][0]["reason"].startswith("out of memory (MemoryError: pickling the result)")
+    assert "WARNING: image b_bad: out of memory" in capsys.readouterr().err
+
+
+def test_workers_spill_decoded_images_to_disk_and_the_rows_are_the_same(three_images, tmp_path, monkeypatch):
+    """With perceptual metrics and local workers under limits, the workers write each decoded
+    image to a temporary .npy file and send back its path: rows (HaarPSI included) equal those
+    of the in-process sweep, and no file is left behind."""
+    import tempfile
+
+    from benchmark.config import MetricsConfig
+    from benchmark.metrics.suite import PerceptualSuite
+
+    data_dir, manifest = three_images
+    manifest = [r for r in manifest if r.name != "b_bad"]
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    seen = []
+    import benchmark.evaluation as ev
+
+    real = ev.load_kept
+    monkeypatch.setattr(ev, "load_kept", lambda rec: seen.append(rec) or real(rec))
+
+    def suite():
+        return PerceptualSuite(MetricsConfig(perceptual=("haarpsi",), download=False), set_level=False)
+
+    limits = ImageLimits(memory_bytes=None, timeout_s=300, budget_bytes=None, per_pixel=10.0)
+    spilled = evaluate("raw", Raw(), [1, 5], manifest, data_dir, "t", "h", workers=2, progress=False, perception=suite(),
+                       limits=limits)
+    assert len(seen) == 4 and all(isinstance(p, str) and p.endswith(".npy") for p in seen)
+    assert [p for p in spill_root.iterdir() if p.name.startswith("evaluate-")] == []  # the files and their folder are gone
+    seen.clear()
+    inproc = evaluate("raw", Raw(), [1, 5], manifest, data_dir, "t", "h", workers=1, progress=False, perception=suite())
+    assert len(seen) == 4 and all(isinstance(a, np.ndarray) for a in seen)
+    cols = ["image", "rate_point", "bytes", "psnr", "ms_ssim", "haarpsi"]
+    pd.testing.assert_frame_equal(spilled[cols], inproc[cols])
+    assert spilled.haarpsi.notna().all()
+
+
+def test_score_image_one_by_one_for_large_batches_equals_the_batch(monkeypatch):
+    """Above ``STACK_BYTES`` an image's reconstructions are scored one at a time (no stacked
+    copy): the same HaarPSI values as one batch, in rate-point order."""
+    from benchmark.config import MetricsConfig
+    from benchmark.metrics import suite as suite_mod
+
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    recs = [np.clip(ref.astype(int) + rng.integers(-s, s + 1, ref.shape), 0, 255).astype(np.uint8) for s in (2, 10, 40)]
+    s = suite_mod.PerceptualSuite(MetricsConfig(perceptual=("haarpsi",), download=False), set_level=False)
+    batch = s.score_image(ref, recs)["haarpsi"]
+    monkeypatch.setattr(suite_mod, "STACK_BYTES", 0)
+    one = s.score_image(ref, recs)["haarpsi"]
+    np.testing.assert_array_equal(one, batch)
+    assert batch[0] > batch[1] > batch[2]

@@ -38,6 +38,7 @@ from benchmark.registry import unknown_name
 PathLike = Union[str, "os.PathLike[str]"]
 
 PATCH_PROTOCOL = "HiFiC (Mentzer et al. 2020): non-overlapping grid + grid shifted by half a patch"
+STACK_BYTES = 1 << 28  # an image's reconstructions are scored in one batch up to this many bytes (256 MB), else one by one
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -211,11 +212,16 @@ class PerceptualSuite:
         if n == 0:
             return out
         a = torch.from_numpy(np.require(ref, requirements=["C", "W"])).permute(2, 0, 1)[None]
-        b = torch.from_numpy(np.stack(recs)).permute(0, 3, 1, 2)
+        # One batch of all reconstructions, or one at a time where that batch would be large
+        # (then no stacked copy: a 24 MP image at 19 rate points would need 1.4 GB for it).
+        stack = n * ref.size <= STACK_BYTES
+        batches = [np.stack(recs)] if stack else [np.asarray(r)[None] for r in recs]
         for name in names:
             if name in self._scorers and self.computed(name):
                 t0 = time.perf_counter()
-                out[name] = self._scorers[name](a, b)
+                parts = [self._scorers[name](a, torch.from_numpy(np.require(x, requirements=["C", "W"])).permute(0, 3, 1, 2))
+                         for x in batches]
+                out[name] = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in parts])
                 self._add_seconds(name, time.perf_counter() - t0)
         return out
 
