@@ -12,8 +12,8 @@ each ``--learned`` model (checkpoints ``<--models>/<budget>/<model>/q<quality>.p
 names them), with ``evaluate.image_memory_gb`` (default 6) as every worker's memory limit and the
 default metrics (``metrics.perceptual``: those with weights present, HaarPSI here). Prints per
 codec the wall time, the share spent coding (the rows' ``encode_s + decode_s``), the peak RSS of
-the largest process of the stage's tree (``ru_maxrss`` of the waited-for children, so read once
-per codec from a fresh child), the rows and any failed rows; then the total wall time.
+the largest process of the stage's tree (``ru_maxrss`` of the waited-for children, read in a
+fresh launcher process per codec), the rows and any failed rows; then the total wall time.
 
 Without ``--images`` the photographs are made from the mirror (``$BENCHMARK_MIRROR``): photograph
 ``k`` is a 4 x 4 mosaic of the ``wikipedia-photos`` set, photos ``16 k + 1`` ... ``16 k + 16``
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -59,14 +58,19 @@ def mosaic(mirror: Path, k: int, size: tuple, out: Path) -> Path:
     return out
 
 
+# Runs the command and prints the largest ru_maxrss among the processes it waited for (the stage
+# and its workers), so that each stage's peak is its own (ru_maxrss of children only grows).
+_LAUNCH = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+           "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
 def run_child(cmd, env) -> tuple:
-    """Run ``cmd``; (wall seconds, peak RSS of its tree in bytes or None, CompletedProcess)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run ``cmd``; (wall seconds, peak RSS of its process tree in bytes, CompletedProcess)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _LAUNCH, *cmd], cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, (peak * 1024 if peak > before else None), proc
+    peak = [int(line.split()[1]) * 1024 for line in proc.stderr.splitlines() if line.startswith("peak_rss_kb ")]
+    return wall, (peak[-1] if peak else None), proc
 
 
 def main() -> None:
@@ -143,7 +147,10 @@ def main() -> None:
             rows_all.append(rows)
             coding = float((rows.encode_s + rows.decode_s).sum())
             failed = int((rows.decode_check == "failed").sum())
-            perceptual = sum(v for k, v in json.load(open(status)).get("seconds", {}).items() if k != "setup")
+            record = json.load(open(status))
+            perceptual = sum(v for k, v in record.get("seconds", {}).items() if k != "setup")
+            for reason in sorted({f["reason"] for f in record.get("failures", [])}):
+                print(f"  failed: {reason[:300]}")
             peak_s = f"{peak / 1e9:.2f} GB ({peak / 1e9 / mp.max():.3f} GB/MP)" if peak else "n/a"
             print(f"{codec}: {len(rows)} rows ({rows.rate_point.nunique()} rate points), {failed} failed, wall {wall:.0f} s, "
                   f"coding {coding:.0f} s CPU ({100 * coding / (wall * args.workers):.0f} % of {args.workers} x wall), "

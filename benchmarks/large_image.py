@@ -37,24 +37,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WIKI = "raw.githubusercontent.com/Zelex/images/0b8a89db599a384124fb991b85d40cfd63c73d58/wikipedia-photos"
 SIZE = (6028, 3391)  # width, height
 
 
 def mosaic(mirror: Path, out: Path) -> Path:
-    """Write the 6028 x 3391 mosaic of wikipedia photos 001-016 to ``out`` (PNG); returns ``out``."""
-    from PIL import Image
+    """Write the 6028 x 3391 mosaic of wikipedia photos 001-016 (tiles of 1507 x 848) to ``out``
+    (PNG); returns ``out``. It is ``large_folder.py``'s photograph 0 at this size."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from large_folder import mosaic as folder_mosaic
 
-    cw, ch = 1507, 848
-    canvas = Image.new("RGB", (4 * cw, 4 * ch))
-    for k in range(16):
-        src = mirror / WIKI / f"{k + 1:03d}.png"
-        if not src.is_file():
-            sys.exit(f"{src}: not found (set BENCHMARK_MIRROR to the mirror, or pass --image)")
-        with Image.open(src) as im:
-            canvas.paste(im.convert("RGB").resize((cw, ch), Image.LANCZOS), ((k % 4) * cw, (k // 4) * ch))
-    canvas.crop((0, 0, *SIZE)).save(out)
-    return out
+    return folder_mosaic(mirror, 0, SIZE, out)
 
 
 def main() -> None:

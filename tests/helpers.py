@@ -59,3 +59,34 @@ def build_with(params, mutate):
     p = copy.deepcopy(params)
     mutate(p)
     return build_config(p, source="p.yaml")
+
+
+def memory_growth_per_pixel(setup: str, pair: str, score: str) -> float:
+    """Bytes of peak resident memory per added pixel when a fresh process scores an 800x1200
+    pair, then a 1600x2400 pair: ``setup`` runs once (imports), ``pair`` is an expression of
+    ``h``, ``w`` and ``rng`` giving the reference ``a`` (uint8), and ``score`` a statement on
+    ``a``. The peak is reset before each pair where Linux allows (``/proc/self/clear_refs``, then
+    ``VmHWM``; else ``ru_maxrss``), so what the imports took hides nothing; the test's own arrays
+    count."""
+    code = "\n".join([
+        "import resource, numpy as np",
+        setup,
+        "rng = np.random.default_rng(0)",
+        "def peak():",
+        "    try:",
+        "        return next(int(s.split()[1]) * 1024 for s in open('/proc/self/status') if s.startswith('VmHWM:'))",
+        "    except (OSError, StopIteration):",
+        "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024",
+        "def peak_after(h, w):",
+        "    try:",
+        "        open('/proc/self/clear_refs', 'w').write('5')",
+        "    except OSError:",
+        "        pass",
+        f"    a = {pair}",
+        f"    {score}",
+        "    return peak()",
+        "small, large = peak_after(800, 1200), peak_after(1600, 2400)",
+        "print((large - small) / (1600 * 2400 - 800 * 1200))",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])

@@ -131,7 +131,7 @@ def test_plan_limits_prints_the_estimate_and_what_fits(three_images):
     per = image_memory_estimate(codec, 176, 192)
     assert per == pytest.approx(0.6e9 + (10.0 + DISTORTION_BYTES_PER_PIXEL) * 176 * 192)
     limits, lines = plan_limits(codec, manifest, 4, 2, memory_gb=None, timeout_s=60, available=int(100e9), keep=False)
-    assert len(lines) == 1 and "needs about 0.60 GB in a worker (10 + 50 bytes/px + 0.60 GB); 4 worker(s) at once: 2.41 GB" in lines[0]
+    assert len(lines) == 1 and "needs about 0.60 GB in a worker (10 + 60 bytes/px + 0.60 GB); 4 worker(s) at once: 2.41 GB" in lines[0]
     assert limits.budget_bytes == pytest.approx(90e9) and limits.memory_bytes == int(101e9) and limits.timeout_s == 60
     limits, lines = plan_limits(codec, manifest, 4, 2, memory_gb=2.5, timeout_s=60, available=int(1.5e9), keep=False)
     assert limits.memory_bytes == int(2.5e9)

@@ -42,6 +42,7 @@ def _assert_clean(name, outcomes):
     counts = Counter(o for o, _ in outcomes)
     bad = [(i, o, d) for i, (o, d) in enumerate(outcomes) if o not in ("image", "decode_error")]
     assert not bad, f"{name}: {dict(counts)}; e.g. {bad[:3]}"
+    print(f"fuzz {name}: {len(outcomes)} cases, {counts['image']} images, {counts['decode_error']} decode errors, 0 other")
     return counts
 
 

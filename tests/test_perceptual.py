@@ -267,31 +267,13 @@ def test_haarpsi_memory_grows_by_a_few_bytes_per_pixel():
     that the import's peak hides nothing): the growth per added pixel (the test's own uint8
     arrays, 6 bytes/px, included) stays under 15 bytes. Measured: 6.1 (so about 0 for the strips); piq on the whole
     images (the small-image path) took 104 in this same test."""
-    import subprocess
-    import sys
+    from helpers import memory_growth_per_pixel
 
-    code = (
-        "import resource, numpy as np\n"
-        "from benchmark.metrics import perceptual\n"
-        "perceptual.BATCH_PIXELS = 0\n"
-        "rng = np.random.default_rng(0)\n"
-        "def peak():\n"
-        "    try:\n"
-        "        return next(int(s.split()[1]) * 1024 for s in open('/proc/self/status') if s.startswith('VmHWM:'))\n"
-        "    except (OSError, StopIteration):\n"
-        "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-        "def peak_after(h, w):\n"
-        "    try:\n"
-        "        open('/proc/self/clear_refs', 'w').write('5')\n"
-        "    except OSError:\n"
-        "        pass\n"
-        "    a = rng.integers(0, 256, (1, 3, h, w), dtype=np.uint8); perceptual.haarpsi(a, a // 2 + 60)\n"
-        "    return peak()\n"
-        "small, large = peak_after(800, 1200), peak_after(1600, 2400)\n"
-        "print((large - small) / (1600 * 2400 - 800 * 1200))\n"
+    per_pixel = memory_growth_per_pixel(
+        "from benchmark.metrics import perceptual\nperceptual.BATCH_PIXELS = 0",
+        "rng.integers(0, 256, (1, 3, h, w), dtype=np.uint8)",
+        "perceptual.haarpsi(a, a // 2 + 60)",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    per_pixel = float(out.stdout.split()[-1])
     assert per_pixel < 15.0, per_pixel
 
 
