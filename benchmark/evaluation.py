@@ -353,10 +353,7 @@ def _limited(codec: Codec, jobs: List[tuple], n_workers: int, limits: "ImageLimi
             if not _out_of_memory(e):
                 raise
             _stop(pool)
-            row, _path, rate_points, _keep = jobs[done]
-            reason = f"out of memory ({type(e).__name__}: {e})"
-            print(f"WARNING: image {row.name}: {reason}; its rows are failed", file=sys.stderr)
-            yield row.name, failed_rows(row, rate_points, reason), []
+            yield _failed_job(jobs[done], f"out of memory ({type(e).__name__}: {e})")
             done += 1
         finally:
             _stop(pool)
@@ -364,7 +361,6 @@ def _limited(codec: Codec, jobs: List[tuple], n_workers: int, limits: "ImageLimi
 
 def _alone(job: tuple, init: tuple, limits: "ImageLimits", what: str) -> tuple:
     """``_run_one(job)`` in a fresh worker of its own; failed rows if that worker dies or hangs too."""
-    row, _path, rate_points, _keep = job
     pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_init, initargs=init)
     try:
         return pool.submit(_run_one, job).result(timeout=2 * limits.timeout_s)
@@ -374,6 +370,12 @@ def _alone(job: tuple, init: tuple, limits: "ImageLimits", what: str) -> tuple:
         reason = f"no result after {2 * limits.timeout_s:g} s (the worker hung outside Python and was stopped)"
     finally:
         _stop(pool)
+    return _failed_job(job, reason)
+
+
+def _failed_job(job: tuple, reason: str) -> tuple:
+    """A job's result as failed rows, with a warning naming the image and ``reason``."""
+    row, _path, rate_points, _keep = job
     print(f"WARNING: image {row.name}: {reason}; its rows are failed", file=sys.stderr)
     return row.name, failed_rows(row, rate_points, reason), []
 
@@ -536,8 +538,9 @@ def evaluate(
     ``perception``: if given, the decoded images come back to this process (at most
     ``2 * workers`` images' worth in flight; from local workers under ``limits`` as the paths
     of ``.npy`` files in a temporary folder, written as each is decoded, read memory-mapped and
-    deleted once scored) and are scored there, image by image in manifest order: the per-image perception columns (NaN for metrics the suite does not compute) and
-    the suite's per-set features (read them with ``set_rows()``). Without it, those columns
+    deleted once scored) and are scored there, image by image in manifest order: the
+    per-image perception columns (NaN for metrics the suite does not compute) and the suite's
+    per-set features (read them with ``set_rows()``). Without it, those columns
     are NaN. ``params_files``: the params files read (for the git revision's dirty flag).
     ``cluster``: code on this Ray cluster instead (``benchmark.executors``: one task per image;
     ``workers`` is then unused; the rows differ only in the timing and ``device`` columns).
